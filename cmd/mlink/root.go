@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, listed in `mlink --help`.
+const (
+	exitOK          = 0   // success
+	exitError       = 1   // an error: bad input, I/O, network with no usable source
+	exitUsage       = 2   // bad command line
+	exitVerify      = 3   // verification failed: a hash did not match, or a document/entry was refused
+	exitIncomplete  = 4   // stopped incomplete but resumable (rerun the same command)
+	exitInterrupted = 130 // interrupted by SIGINT/SIGTERM; state saved
+)
+
+const exitCodesHelp = `Exit codes:
+  0    success
+  1    error (bad input, I/O error, no usable source)
+  2    usage error (unknown flag, missing argument)
+  3    verification failed: a hash did not match, or the metalink or one of its entries was refused
+  4    incomplete but resumable: rerun the same command to continue
+  130  interrupted (SIGINT/SIGTERM); progress is saved`
+
+// exitError carries a specific exit code out of a command's RunE.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e *codeError) Error() string { return e.err.Error() }
+func (e *codeError) Unwrap() error { return e.err }
+
+// withCode wraps err so that run exits with code.
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &codeError{code: code, err: err}
+}
+
+// usageError marks a command-line mistake (exit 2).
+func usageError(format string, a ...any) error {
+	return &codeError{code: exitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// env is what every subcommand gets: the streams and the context.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// commandFactories is filled by each subcommand file's init function, so that
+// subcommands live in files of their own.
+var commandFactories []func(*env) *cobra.Command
+
+func register(f func(*env) *cobra.Command) { commandFactories = append(commandFactories, f) }
+
+// version is the module version, set from build info.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newRoot(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mlink",
+		Short: "Publish and download files through Metalink",
+		Long: `mlink publishes files as Metalink documents (size, hashes, piece hashes, mirrors)
+and downloads them from many mirrors at once, verifying every piece as it lands.
+
+` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &codeError{code: exitUsage, err: err}
+	})
+	for _, f := range commandFactories {
+		root.AddCommand(f(e))
+	}
+	return root
+}
+
+// run executes the command line args and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(e)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "mlink:", err)
+	var ce *codeError
+	switch {
+	case errors.As(err, &ce):
+		return ce.code
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case isUsage(err):
+		return exitUsage
+	}
+	return exitError
+}
+
+// isUsage recognises cobra's own argument errors.
+func isUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
