@@ -35,6 +35,10 @@ func listDeps(t *testing.T) map[string][]string {
 	return deps
 }
 
+// isCommand reports whether a module-relative package path is a main package
+// directory (cmd/... or .../cmd/...), the only place flags and terminal UI belong.
+func isCommand(me string) bool { return strings.HasPrefix(me, "cmd/") || strings.Contains(me, "/cmd/") }
+
 func rel(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, module), "/") }
 
 // forbidden returns the dependencies of pkg that a rule forbids, or nil.
@@ -44,7 +48,7 @@ func forbidden(pkg string, deps []string) []string {
 	for _, d := range deps {
 		if !strings.HasPrefix(d, module) {
 			// Only cmd/mlink may use flag parsing and terminal UI libraries.
-			if !strings.HasPrefix(me, "cmd/") {
+			if !isCommand(me) {
 				switch {
 				case d == "flag", strings.HasPrefix(d, "github.com/spf13/"), strings.HasPrefix(d, "github.com/vbauerster/mpb"):
 					bad = append(bad, d)
