@@ -1,0 +1,42 @@
+// Package verify judges a local file against a metalink file entry: its size, every
+// supported whole-file hash, and every piece of the strongest supported piece-hash set,
+// reporting exactly which pieces and byte ranges are bad.
+//
+// # Algorithm
+//
+// File reads the file once, front to back, in chunks of 2 MiB. Each chunk goes to one
+// goroutine per supported whole-file hash (a whole-file hash is sequential by nature) and,
+// split at piece boundaries, to the piece workers: piece i always goes to worker
+// i mod Workers, so a piece that spans several chunks is hashed in order while
+// different pieces are hashed in parallel. A chunk buffer returns to a fixed free list
+// when its last consumer is done, so memory is bounded by
+// 2 MiB × (2 × (workers + whole-file hashes) + 2) whatever the file size.
+//
+// A file shorter than the metalink's size has its missing tail reported as bad pieces and
+// bad ranges (and its whole-file hashes are not computed); a longer one is bad, while its
+// first Size bytes are still judged, so a caller can tell that truncating would fix it.
+// Without piece hashes a bad file is reported as the single range [0, Size).
+//
+// Pieces re-checks selected pieces of a partial file (those a resume journal claims, or
+// all of them when the journal is lost) with parallel ReadAt calls; a piece the file
+// cannot supply in full is simply not good.
+//
+// # Concurrency
+//
+// Both functions are synchronous: every goroutine they start has ended when they return.
+// Options.Progress is called from one goroutine at a time.
+//
+// # On disk
+//
+// Nothing: the package only reads. An interruption (context cancellation) returns
+// ctx.Err() and leaves the file untouched.
+//
+// # Speed
+//
+// BenchmarkFile (256 MiB temp file from the page cache, sha-256 whole-file hash plus
+// sha-256 pieces of 1 MiB, 2 cores, AMD EPYC with SHA-NI, shared with other work):
+//
+//	whole+pieces   1.22-1.32 GB/s   (one core per hash kind: bounded by one sha-256 stream)
+//	pieces-only    2.3 GB/s
+//	whole-only     1.44 GB/s
+package verify
