@@ -16,7 +16,10 @@ import (
 	"testing"
 
 	"github.com/mlinkdev/mlink/metalink"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testData returns n deterministic pseudo-random bytes.
 func testData(n int, seed uint64) []byte {
