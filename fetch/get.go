@@ -1,0 +1,513 @@
+package fetch
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
+
+	"github.com/mlinkdev/mlink/internal/digest"
+	"github.com/mlinkdev/mlink/metalink"
+)
+
+// getter is the state shared by the files of one Get call: options, the overall
+// rate limiter, buffers and the event lock.
+type getter struct {
+	o     Options
+	lim   *rate.Limiter
+	bytes atomic.Int64
+	bufs  sync.Pool
+	evMu  sync.Mutex
+}
+
+func (g *getter) emit(ev Event) {
+	if g.o.OnEvent == nil {
+		return
+	}
+	g.evMu.Lock()
+	defer g.evMu.Unlock()
+	g.o.OnEvent(ev)
+}
+
+// newLimiter returns a limiter for bytesPerSec with a burst of about a tenth of a
+// second (4 KiB..256 KiB), or nil for no limit.
+func newLimiter(bytesPerSec int64) *rate.Limiter {
+	if bytesPerSec <= 0 {
+		return nil
+	}
+	burst := min(max(bytesPerSec/10, 4<<10), 256<<10)
+	return rate.NewLimiter(rate.Limit(bytesPerSec), int(burst))
+}
+
+// chunk is the most bytes one read may take: no more than any limiter's burst.
+func (g *getter) chunk(m *mirror) int {
+	c := 64 << 10
+	if g.lim != nil {
+		c = min(c, g.lim.Burst())
+	}
+	if m.lim != nil {
+		c = min(c, m.lim.Burst())
+	}
+	return c
+}
+
+// wait charges n bytes to the overall and the mirror's limiter.
+func (g *getter) wait(ctx context.Context, m *mirror, n int) error {
+	if g.lim != nil {
+		if err := g.lim.WaitN(ctx, n); err != nil {
+			return err
+		}
+	}
+	if m.lim != nil {
+		return m.lim.WaitN(ctx, n)
+	}
+	return nil
+}
+
+// Get downloads the files of m (all, or those matching opts.Select) into opts.Dir
+// from their mirrors, verifying every piece and the whole file before it gets its
+// final name. Files are downloaded one after another, each with the whole connection
+// budget; the overall rate limit spans them all. The report covers every selected
+// file, also on error; the error joins the failures of all files (errors.Is works
+// with the sentinels of this package and context.Canceled).
+func Get(ctx context.Context, m *metalink.Metalink, opts Options) (*Report, error) {
+	start := time.Now()
+	g := &getter{o: opts.withDefaults()}
+	g.lim = newLimiter(g.o.LimitRate)
+	rep := &Report{}
+	if m == nil || len(m.Files) == 0 {
+		return rep, ErrNoFiles
+	}
+	files, err := selectFiles(m.Files, g.o.Select)
+	if err != nil {
+		return rep, err
+	}
+	if g.o.Output != "" {
+		if len(files) != 1 {
+			return rep, fmt.Errorf("%w: an output name needs exactly one selected file, not %d", ErrUsage, len(files))
+		}
+		if err := checkName(g.o.Output); err != nil {
+			return rep, fmt.Errorf("%w: output name %q: %v", ErrUsage, g.o.Output, err)
+		}
+	}
+	if err := os.MkdirAll(g.o.Dir, 0o755); err != nil {
+		return rep, fmt.Errorf("target directory: %w", err)
+	}
+	root, err := os.OpenRoot(g.o.Dir)
+	if err != nil {
+		return rep, fmt.Errorf("target directory: %w", err)
+	}
+	defer root.Close()
+	var errs []error
+	for i := range files {
+		f := files[i]
+		name := f.Name
+		if g.o.Output != "" {
+			name = g.o.Output
+		}
+		fr, err := g.getFile(ctx, root, f, name)
+		rep.Files = append(rep.Files, fr)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	rep.Bytes = g.bytes.Load()
+	rep.Duration = time.Since(start)
+	return rep, errors.Join(errs...)
+}
+
+func selectFiles(all []metalink.File, globs []string) ([]*metalink.File, error) {
+	var out []*metalink.File
+	for i := range all {
+		f := &all[i]
+		if len(globs) == 0 {
+			out = append(out, f)
+			continue
+		}
+		for _, g := range globs {
+			if _, err := path.Match(g, ""); err != nil {
+				return nil, fmt.Errorf("%w: bad select pattern %q: %v", ErrUsage, g, err)
+			}
+			ok1, _ := path.Match(g, f.Name)
+			ok2, _ := path.Match(g, path.Base(f.Name))
+			if ok1 || ok2 {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no file matches %q", ErrNoFiles, globs)
+	}
+	return out, nil
+}
+
+// checkName validates a user-supplied relative output name like a metalink name.
+func checkName(name string) error {
+	if name == "" || strings.ContainsAny(name, "\\\x00") || !filepath.IsLocal(name) || path.Clean(name) != name || strings.HasSuffix(name, "/") {
+		return metalink.ErrUnsafeName
+	}
+	for _, c := range strings.Split(name, "/") {
+		if c == "." || c == ".." || c == "" {
+			return metalink.ErrUnsafeName
+		}
+	}
+	return nil
+}
+
+// hashPolicy checks the hashes of f against the options: it returns the supported
+// whole-file hashes, the piece set to verify (nil when none), and warnings.
+func (g *getter) hashPolicy(f *metalink.File) (whole []metalink.Hash, pieces *metalink.Pieces, err error) {
+	for _, h := range f.Hashes {
+		if metalink.HashStrength(h.Type) > 0 {
+			if _, err := hex.DecodeString(h.Value); err != nil || len(h.Value) != metalink.HashHexLen(h.Type) {
+				return nil, nil, fmt.Errorf("%w: malformed %s value", ErrVerify, h.Type)
+			}
+			whole = append(whole, h)
+		}
+	}
+	pieces = f.StrongestPieces()
+	best := 0
+	for _, h := range whole {
+		best = max(best, metalink.HashStrength(h.Type))
+	}
+	if pieces != nil {
+		best = max(best, metalink.HashStrength(pieces.Type))
+	}
+	switch {
+	case best == 0 && !g.o.InsecureNoHash:
+		return nil, nil, ErrNoHash
+	case best == 0:
+		g.emit(Event{Kind: EventWarning, File: f.Name, Piece: -1, Message: "no supported hash: the file is NOT verified (--insecure-no-hash)"})
+	case best <= metalink.HashStrength("sha-1") && g.o.RequireStrongHash:
+		return nil, nil, ErrWeakHash
+	case best <= metalink.HashStrength("sha-1"):
+		g.emit(Event{Kind: EventWarning, File: f.Name, Piece: -1, Message: "only weak hashes (md5/sha-1): verification does not resist a malicious mirror"})
+	}
+	return whole, pieces, nil
+}
+
+// orderMirrors returns the usable mirrors of f: http(s) only, --location first, then
+// by priority (unset last), ties shuffled, at most MaxMirrors.
+func (g *getter) orderMirrors(f *metalink.File) []*mirror {
+	type cand struct {
+		u    metalink.URL
+		key  [3]int
+	}
+	var cs []cand
+	for _, u := range f.URLs {
+		pu, err := url.Parse(u.URL)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			g.emit(Event{Kind: EventWarning, File: f.Name, Piece: -1, Mirror: Redact(u.URL), Message: "mirror ignored: only http and https URLs are used"})
+			continue
+		}
+		if pu.User != nil {
+			g.emit(Event{Kind: EventWarning, File: f.Name, Piece: -1, Mirror: Redact(u.URL), Message: "mirror ignored: URL carries credentials"})
+			continue
+		}
+		loc := 1
+		if slices.ContainsFunc(g.o.Location, func(l string) bool { return strings.EqualFold(l, u.Location) && u.Location != "" }) {
+			loc = 0
+		}
+		pri := u.Priority
+		if pri <= 0 {
+			pri = 1000000
+		}
+		cs = append(cs, cand{u, [3]int{loc, pri, rand.Int()}})
+	}
+	slices.SortFunc(cs, func(a, b cand) int {
+		for i := range a.key {
+			if a.key[i] != b.key[i] {
+				if a.key[i] < b.key[i] {
+					return -1
+				}
+				return 1
+			}
+		}
+		return 0
+	})
+	if len(cs) > g.o.MaxMirrors {
+		cs = cs[:g.o.MaxMirrors]
+	}
+	ms := make([]*mirror, len(cs))
+	for i, c := range cs {
+		mc := g.o.PerMirror
+		if c.u.MaxConnections > 0 {
+			mc = min(mc, c.u.MaxConnections)
+		}
+		if f.MaxConnections > 0 {
+			mc = min(mc, f.MaxConnections)
+		}
+		ms[i] = &mirror{idx: i, url: c.u.URL, name: Redact(c.u.URL), priority: c.u.Priority, location: c.u.Location,
+			maxConns: mc, lim: newLimiter(g.o.MirrorLimitRate), state: MirrorIdle}
+	}
+	return ms
+}
+
+// getFile downloads one file to name under root.
+func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, name string) (fr FileReport, err error) {
+	start := time.Now()
+	fr = FileReport{Name: f.Name, Path: filepath.Join(g.o.Dir, filepath.FromSlash(name)), Size: f.Size, State: "failed"}
+	defer func() {
+		fr.Duration = time.Since(start)
+		if err != nil {
+			fr.Error = err.Error()
+			g.emit(Event{Kind: EventFileFailed, File: f.Name, Size: f.Size, Piece: -1, Err: err})
+		}
+	}()
+	whole, pieces, err := g.hashPolicy(f)
+	if err != nil {
+		return fr, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	// Preflight, before any network traffic: the directory, an existing final file.
+	if dir := path.Dir(name); dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return fr, fmt.Errorf("%s: creating directory: %w", f.Name, err)
+		}
+	}
+	if fi, err := root.Lstat(name); err == nil {
+		same := false
+		if fi.Mode().IsRegular() {
+			sum, ok, verr := verifyExisting(root, name, f, whole, pieces)
+			if verr != nil {
+				return fr, fmt.Errorf("%s: checking existing file: %w", f.Name, verr)
+			}
+			if ok {
+				same = true
+				fr.Hash = sum
+			}
+		}
+		if same {
+			fr.State = "already-complete"
+			g.emit(Event{Kind: EventFileDone, File: f.Name, Size: f.Size, Done: f.Size, Piece: -1, Message: "already complete"})
+			return fr, nil
+		}
+		if !g.o.Overwrite {
+			return fr, fmt.Errorf("%s: %w (use overwrite to replace it)", fr.Path, ErrExists)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fr, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	if f.Size < 0 {
+		return fr, fmt.Errorf("%s: %w", f.Name, ErrUnknownSize)
+	}
+	mirrors := g.orderMirrors(f)
+	if len(mirrors) == 0 && f.Size > 0 {
+		return fr, fmt.Errorf("%s: %w: no http or https mirror", f.Name, ErrNoSource)
+	}
+	part, partName, err := createPart(root, name, f.Size)
+	if err != nil {
+		return fr, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	keep := false
+	defer func() {
+		part.Close()
+		if !keep {
+			root.Remove(partName)
+		}
+	}()
+
+	j := g.newJob(f, part, whole, pieces, mirrors)
+	for i := 0; i < j.n; i++ {
+		if j.have[i] {
+			j.whole.present(i)
+		}
+	}
+	g.emit(Event{Kind: EventFileStart, File: f.Name, Size: f.Size, Pieces: j.n, Piece: -1})
+	runErr := j.run(ctx)
+	fr.Pieces, fr.BadPieces = j.n, j.badPieces
+	for _, m := range j.mirrors {
+		r := j.mirrorReportLocked(m, 0)
+		if el := time.Since(start).Seconds(); el > 0 {
+			r.Speed = float64(r.Bytes) / el
+		}
+		fr.Bytes += r.Bytes
+		fr.Mirrors = append(fr.Mirrors, r)
+	}
+	if runErr != nil {
+		if ctx.Err() != nil {
+			keep = true // resumable: the journal (or a hash scan) picks it up
+			return fr, fmt.Errorf("%s: %w", f.Name, ctx.Err())
+		}
+		return fr, runErr
+	}
+	sum, err := j.whole.check()
+	if err != nil {
+		return fr, &PieceError{File: f.Name, Index: -1, Err: err}
+	}
+	if sum == "" && pieces != nil {
+		sum = pieces.Type + " pieces"
+	}
+	fr.Hash = sum
+	if err := part.Sync(); err != nil {
+		return fr, fmt.Errorf("%s: fsync: %w", f.Name, err)
+	}
+	if err := finalize(root, partName, name, g.o.Overwrite); err != nil {
+		keep = errors.Is(err, ErrExists)
+		return fr, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	keep = true
+	fr.State = "done"
+	g.emit(Event{Kind: EventFileDone, File: f.Name, Size: f.Size, Done: f.Size, Pieces: j.n, Piece: -1})
+	return fr, nil
+}
+
+func (g *getter) newJob(f *metalink.File, part *os.File, whole []metalink.Hash, pieces *metalink.Pieces, mirrors []*mirror) *job {
+	j := &job{g: g, name: f.Name, size: f.Size, out: part, mirrors: mirrors}
+	if pieces != nil {
+		j.plen, j.ptype = pieces.Length, pieces.Type
+		for _, s := range pieces.Hashes {
+			b, _ := hex.DecodeString(s)
+			j.psums = append(j.psums, b)
+		}
+	} else {
+		j.plen = defaultPieceLength(f.Size)
+	}
+	j.n = int(((&metalink.Pieces{Length: j.plen}).Count(f.Size)))
+	if pieces != nil && len(j.psums) != j.n {
+		// The decoder guarantees this; never index out of range if it did not.
+		j.ptype, j.psums = "", nil
+	}
+	j.have = make([]bool, j.n)
+	j.claimed = make([]bool, j.n)
+	j.holders = make([]int8, j.n)
+	j.badFrom = make([]uint64, j.n)
+	j.fails = make([]int, j.n)
+	j.whole = newWholeHasher(whole, part, j.n, j.pieceRange, j.putBuf, 16<<20)
+	return j
+}
+
+// defaultPieceLength is the scheduling unit of a file without piece hashes.
+func defaultPieceLength(size int64) int64 {
+	const maxLen, minLen = 1 << 20, 16 << 10
+	l := int64(maxLen)
+	if size/64 < l {
+		l = max((size/64+minLen-1)/minLen*minLen, minLen)
+	}
+	return l
+}
+
+// createPart creates NAME.part (or NAME.<random>.part when that name is taken by a
+// file this run did not create), exclusively, and preallocates it.
+func createPart(root *os.Root, name string, size int64) (*os.File, string, error) {
+	partName := name + ".part"
+	for try := 0; ; try++ {
+		f, err := root.OpenFile(partName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			if size > 0 {
+				if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
+					if err := f.Truncate(size); err != nil {
+						f.Close()
+						root.Remove(partName)
+						return nil, "", fmt.Errorf("preallocating %s: %w", partName, err)
+					}
+				}
+			}
+			return f, partName, nil
+		}
+		if !errors.Is(err, fs.ErrExist) || try >= 8 {
+			return nil, "", fmt.Errorf("creating %s: %w", partName, err)
+		}
+		partName = fmt.Sprintf("%s.%08x.part", name, rand.Uint32())
+	}
+}
+
+// finalize gives the verified part file its final name without replacing anything
+// (a hard link, then removing the part name), or with Overwrite by renaming over the
+// old entry (a symlink is replaced, never followed). The directory is fsynced.
+func finalize(root *os.Root, partName, name string, overwrite bool) error {
+	if overwrite {
+		if err := root.Rename(partName, name); err != nil {
+			return fmt.Errorf("renaming to %s: %w", name, err)
+		}
+	} else {
+		if err := root.Link(partName, name); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("%w: %s appeared during the download; the verified data is kept in %s", ErrExists, name, partName)
+			}
+			return fmt.Errorf("linking to %s: %w", name, err)
+		}
+		if err := root.Remove(partName); err != nil {
+			return fmt.Errorf("removing %s: %w", partName, err)
+		}
+	}
+	dir := path.Dir(name)
+	if d, err := root.Open(dir); err == nil {
+		if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+			d.Close()
+			return fmt.Errorf("fsync of directory: %w", err)
+		}
+		d.Close()
+	}
+	return nil
+}
+
+// verifyExisting hashes an existing regular file: ok when its size and every
+// supported whole-file hash (or, without one, every piece hash) match.
+func verifyExisting(root *os.Root, name string, f *metalink.File, whole []metalink.Hash, pieces *metalink.Pieces) (string, bool, error) {
+	fh, err := root.Open(name)
+	if err != nil {
+		return "", false, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return "", false, err
+	}
+	if f.Size >= 0 && fi.Size() != f.Size {
+		return "", false, nil
+	}
+	if len(whole) == 0 && pieces == nil {
+		return "", false, nil // nothing to prove it is the same file
+	}
+	if len(whole) > 0 {
+		best, bestS := "", 0
+		for _, h := range whole {
+			if _, err := fh.Seek(0, io.SeekStart); err != nil {
+				return "", false, err
+			}
+			sum, _, err := digest.Reader(h.Type, fh)
+			if err != nil {
+				return "", false, err
+			}
+			if hex.EncodeToString(sum) != h.Value {
+				return "", false, nil
+			}
+			if s := metalink.HashStrength(h.Type); s > bestS {
+				best, bestS = h.Type+":"+h.Value, s
+			}
+		}
+		return best, true, nil
+	}
+	buf := make([]byte, pieces.Length)
+	for i := int64(0); i < pieces.Count(f.Size); i++ {
+		off, l, _ := pieces.Piece(f.Size, i)
+		if _, err := fh.ReadAt(buf[:l], off); err != nil {
+			return "", false, err
+		}
+		sum, err := digest.Bytes(pieces.Type, buf[:l])
+		if err != nil || hex.EncodeToString(sum) != pieces.Hashes[i] {
+			return "", false, err
+		}
+	}
+	return pieces.Type + " pieces", true, nil
+}

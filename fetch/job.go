@@ -1,0 +1,638 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// pieceSink is the integration point of the resume journal (fetch/journal.go): the
+// engine calls pieceWritten(i) after piece i verified and was written to the part file
+// with WriteAt (not yet fsynced); the sink fsyncs in batches and records the piece.
+// Nil means no journal.
+type pieceSink interface {
+	pieceWritten(i int)
+}
+
+// errLostRace and errStopped cancel a request without blaming its mirror.
+var (
+	errLostRace = errors.New("piece completed by another mirror")
+	errStopped  = errors.New("request no longer needed")
+)
+
+// mirror is one URL of one file and everything measured about it.
+type mirror struct {
+	// immutable
+	idx      int
+	url      string
+	name     string // redacted
+	priority int
+	location string
+	maxConns int
+	lim      *rate.Limiter // nil: unlimited
+
+	bytes atomic.Int64 // body bytes received
+
+	// guarded by job.mu
+	state        MirrorState
+	workers      int
+	spawned      bool
+	seqWorker    bool
+	seqUsed      bool
+	connSpeed    float64 // EWMA of one connection's throughput, bytes/s
+	consecErr    int
+	backoffUntil time.Time
+	good         int64
+	requests     int
+	errors       int
+	bad          int
+	lastErr      error
+	lastBytes    int64   // for the progress speed
+	speed        float64 // last progress speed, bytes/s
+}
+
+func (m *mirror) usableLocked() bool {
+	return m.state != MirrorDropped && m.state != MirrorQuarantined && m.state != MirrorNoRange && m.state != MirrorIgnored
+}
+
+// assignment is one request: pieces [lo, end) held by mirror m. lo advances as pieces
+// finish; end shrinks when an idle mirror steals the unstarted tail.
+type assignment struct {
+	m      *mirror
+	race   bool
+	seq    bool
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	// guarded by job.mu
+	lo, end   int
+	streaming bool  // piece lo is being received
+	loStart   time.Time
+	pos       int64 // bytes of piece lo received so far (for ETAs)
+}
+
+// job downloads one file: the scheduler state shared by the workers of its mirrors.
+type job struct {
+	g       *getter
+	name    string
+	size    int64
+	plen    int64
+	n       int
+	ptype   string   // piece hash type ("" when the file has no piece hashes)
+	psums   [][]byte // piece digests
+	out     partFile
+	sink    pieceSink
+	whole   *wholeHasher
+	mirrors []*mirror
+
+	mu        sync.Mutex
+	have      []bool // verified and written (or present before the run)
+	claimed   []bool // being written by a winner
+	holders   []int8 // requests currently holding the piece
+	badFrom   []uint64
+	fails     []int
+	nhave     int
+	scan      int // no unassigned piece below this index
+	assigns   map[*assignment]struct{}
+	wake      chan struct{}
+	slots     int // free connection slots
+	finished  bool
+	err       error
+	done      chan struct{}
+	badPieces int
+	seqActive bool
+	wg        sync.WaitGroup
+}
+
+// partFile is what the engine needs of the part file.
+type partFile interface {
+	io.WriterAt
+	io.ReaderAt
+}
+
+func (j *job) pieceRange(i int) (off, length int64) {
+	off = int64(i) * j.plen
+	length = min(j.plen, j.size-off)
+	return
+}
+
+// broadcastLocked wakes every waiting worker.
+func (j *job) broadcastLocked() {
+	close(j.wake)
+	j.wake = make(chan struct{})
+}
+
+func (j *job) finishLocked(err error) {
+	if j.finished {
+		return
+	}
+	j.finished = true
+	j.err = err
+	for a := range j.assigns {
+		a.cancel(errStopped)
+	}
+	close(j.done)
+	j.broadcastLocked()
+}
+
+// run downloads every piece not yet in have, then waits for the workers to end.
+func (j *job) run(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	j.mu.Lock()
+	j.wake = make(chan struct{})
+	j.done = make(chan struct{})
+	j.assigns = map[*assignment]struct{}{}
+	j.slots = j.g.o.Connections
+	if j.nhave == j.n {
+		j.finishLocked(nil)
+	}
+	j.spawnLocked(ctx)
+	j.mu.Unlock()
+
+	tick := time.NewTicker(j.g.o.ProgressInterval)
+	defer tick.Stop()
+	last := time.Now()
+loop:
+	for {
+		select {
+		case <-j.done:
+			break loop
+		case <-ctx.Done():
+			j.mu.Lock()
+			j.finishLocked(context.Cause(ctx))
+			j.mu.Unlock()
+			break loop
+		case now := <-tick.C:
+			j.progress(now.Sub(last))
+			last = now
+		}
+	}
+	cancel()
+	j.wg.Wait()
+	j.progress(time.Since(last))
+	if j.err == nil && parent.Err() != nil {
+		return parent.Err()
+	}
+	return j.err
+}
+
+// spawnLocked hands free connection slots to mirrors in preference order: first to
+// mirrors never used, then to used ones below their per-mirror cap.
+func (j *job) spawnLocked(ctx context.Context) {
+	if j.finished || ctx.Err() != nil {
+		return
+	}
+	for pass := 0; pass < 2 && j.slots > 0; pass++ {
+		for _, m := range j.mirrors {
+			if j.slots == 0 {
+				return
+			}
+			if !m.usableLocked() || (pass == 0 && m.spawned) {
+				continue
+			}
+			w := min(m.maxConns-m.workers, j.slots)
+			for range max(w, 0) {
+				j.startWorkerLocked(ctx, m, false)
+			}
+		}
+	}
+}
+
+func (j *job) startWorkerLocked(ctx context.Context, m *mirror, seq bool) {
+	m.spawned = true
+	m.workers++
+	j.slots--
+	if m.state == MirrorIdle {
+		m.state = MirrorActive
+	}
+	if seq {
+		m.seqWorker = true
+	}
+	j.wg.Add(1)
+	go j.worker(ctx, m, seq)
+}
+
+// worker runs requests for mirror m until the job ends or m becomes unusable.
+func (j *job) worker(ctx context.Context, m *mirror, seq bool) {
+	defer j.wg.Done()
+	for {
+		j.mu.Lock()
+		a, wake, timer, exit := j.nextLocked(ctx, m, seq)
+		if exit {
+			m.workers--
+			j.slots++
+			if seq {
+				m.seqWorker = false
+			}
+			j.spawnLocked(ctx)
+			if !j.finished && ctx.Err() == nil && j.workersLocked() == 0 {
+				j.stuckLocked(ctx)
+			}
+			j.mu.Unlock()
+			return
+		}
+		j.mu.Unlock()
+		if a == nil {
+			var tc <-chan time.Time
+			if timer != nil {
+				tc = timer.C
+			}
+			select {
+			case <-wake:
+			case <-tc:
+			case <-ctx.Done():
+			}
+			if timer != nil {
+				timer.Stop()
+			}
+			continue
+		}
+		j.transfer(a)
+	}
+}
+
+// nextLocked picks the next request for one worker of m: the lowest unassigned
+// pieces, else the unstarted tail of a slower request, else a race for the in-flight
+// piece that would finish last. It returns exit when the worker should end, or a
+// channel (and maybe a timer) to wait on when there is nothing to do now.
+func (j *job) nextLocked(ctx context.Context, m *mirror, seq bool) (a *assignment, wake chan struct{}, timer *time.Timer, exit bool) {
+	if j.finished || ctx.Err() != nil {
+		return nil, nil, nil, true
+	}
+	if seq {
+		if m.seqUsed || m.state != MirrorNoRange {
+			return nil, nil, nil, true
+		}
+		m.seqUsed = true
+		j.seqActive = true
+		return j.newAssignLocked(ctx, m, 0, j.n, false, true), nil, nil, false
+	}
+	if !m.usableLocked() {
+		return nil, nil, nil, true
+	}
+	if d := time.Until(m.backoffUntil); d > 0 {
+		m.state = MirrorBackoff
+		return nil, j.wake, time.NewTimer(d), false
+	}
+	m.state = MirrorActive
+	bit := uint64(1) << m.idx
+	// 1. Unassigned pieces, lowest first, as one run of consecutive pieces.
+	for i := j.scan; i < j.n; i++ {
+		if j.have[i] || j.holders[i] > 0 {
+			if i == j.scan {
+				j.scan++
+			}
+			continue
+		}
+		if j.badFrom[i]&bit != 0 {
+			continue
+		}
+		k := j.wantLocked(m)
+		end := i + 1
+		for end < j.n && end-i < k && !j.have[end] && j.holders[end] == 0 && j.badFrom[end]&bit == 0 {
+			end++
+		}
+		return j.newAssignLocked(ctx, m, i, end, false, false), nil, nil, false
+	}
+	// 2. Steal the back half of the unstarted tail of the request that would finish last.
+	if b, s := j.stealCandidateLocked(m); b != nil {
+		from := b.end - s
+		b.end = from
+		na := j.newAssignLocked(ctx, m, from, from+s, false, false)
+		for i := from; i < from+s; i++ {
+			j.holders[i]-- // ownership moves; newAssignLocked counted it again
+		}
+		return na, nil, nil, false
+	}
+	// 3. End-game: race the in-flight piece with the latest expected finish.
+	if p := j.raceCandidateLocked(m); p >= 0 {
+		return j.newAssignLocked(ctx, m, p, p+1, true, false), nil, nil, false
+	}
+	if j.stuckLocked(ctx) {
+		return nil, nil, nil, true
+	}
+	// A piece that no running mirror may fetch but an unused one may: make room.
+	if j.needStandbyLocked() {
+		return nil, nil, nil, true
+	}
+	return nil, j.wake, nil, false
+}
+
+func (j *job) newAssignLocked(ctx context.Context, m *mirror, lo, end int, race, seq bool) *assignment {
+	a := &assignment{m: m, lo: lo, end: end, race: race, seq: seq}
+	a.ctx, a.cancel = context.WithCancelCause(ctx)
+	if !seq {
+		for i := lo; i < end; i++ {
+			j.holders[i]++
+		}
+	}
+	j.assigns[a] = struct{}{}
+	m.requests++
+	return a
+}
+
+func (j *job) workersLocked() int {
+	n := 0
+	for _, m := range j.mirrors {
+		n += m.workers
+	}
+	return n
+}
+
+// wantLocked is how many pieces one request of m may cover: RequestSeconds of the
+// measured throughput of one of its connections, at least 1, and no more than a fair
+// share of what is left.
+func (j *job) wantLocked(m *mirror) int {
+	k := 1
+	if m.connSpeed > 0 {
+		k = int(m.connSpeed * j.g.o.RequestSeconds / float64(j.plen))
+	}
+	left := j.n - j.nhave
+	workers := j.workersLocked()
+	if share := (left + workers - 1) / max(workers, 1); k > share {
+		k = share
+	}
+	return max(k, 1)
+}
+
+// etaLocked estimates the seconds until request b has finished piece p (p in [b.lo, b.end)).
+func (j *job) etaLocked(b *assignment, p int) float64 {
+	_, l := j.pieceRange(b.lo)
+	rest := float64(l - b.pos)
+	for i := b.lo + 1; i <= p; i++ {
+		_, li := j.pieceRange(i)
+		rest += float64(li)
+	}
+	sp := b.m.connSpeed
+	if sp <= 0 {
+		// Unmeasured: judge by what this request did so far, else assume the worst.
+		if el := time.Since(b.loStart).Seconds(); b.streaming && el > 0 && b.pos > 0 {
+			sp = float64(b.pos) / el
+		} else {
+			return 1e9
+		}
+	}
+	return rest / sp
+}
+
+// ownTimeLocked is m's expected seconds to fetch bytes, or -1 when m is unmeasured.
+func (j *job) ownTimeLocked(m *mirror, bytes int64) float64 {
+	if m.connSpeed <= 0 {
+		return -1
+	}
+	return float64(bytes) / m.connSpeed
+}
+
+func (j *job) stealCandidateLocked(m *mirror) (*assignment, int) {
+	bit := uint64(1) << m.idx
+	var best *assignment
+	bestS, bestETA := 0, 0.0
+	for b := range j.assigns {
+		if b.m == m || b.seq {
+			continue
+		}
+		first := b.lo + 1 // piece lo is (or is about to be) streaming
+		tail := b.end - first
+		if tail < 1 {
+			continue
+		}
+		s := max(1, tail/2)
+		ok := true
+		for i := b.end - s; i < b.end; i++ {
+			if j.badFrom[i]&bit != 0 {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		eta := j.etaLocked(b, b.end-1)
+		var bytes int64
+		for i := b.end - s; i < b.end; i++ {
+			_, l := j.pieceRange(i)
+			bytes += l
+		}
+		own := j.ownTimeLocked(m, bytes)
+		if own < 0 {
+			if b.m.connSpeed > 0 {
+				continue // an unmeasured mirror does not take work from a measured one
+			}
+		} else if own >= eta {
+			continue
+		}
+		if best == nil || eta > bestETA {
+			best, bestS, bestETA = b, s, eta
+		}
+	}
+	return best, bestS
+}
+
+func (j *job) raceCandidateLocked(m *mirror) int {
+	bit := uint64(1) << m.idx
+	best, bestETA := -1, 0.0
+	for b := range j.assigns {
+		if b.m == m || b.seq {
+			continue
+		}
+		for p := b.lo; p < b.end; p++ {
+			if j.have[p] || j.claimed[p] || j.holders[p] >= 2 || j.badFrom[p]&bit != 0 || j.heldByLocked(m, p) {
+				continue
+			}
+			eta := j.etaLocked(b, p)
+			_, l := j.pieceRange(p)
+			if own := j.ownTimeLocked(m, l); own >= 0 && own*1.25 >= eta {
+				continue
+			}
+			if best < 0 || eta > bestETA {
+				best, bestETA = p, eta
+			}
+		}
+	}
+	return best
+}
+
+func (j *job) heldByLocked(m *mirror, p int) bool {
+	for b := range j.assigns {
+		if b.m == m && p >= b.lo && p < b.end {
+			return true
+		}
+	}
+	return false
+}
+
+// stuckLocked ends the job with ErrNoSource when a missing piece has no possible
+// source left, or starts the sequential fallback of a range-less mirror when it is the
+// last one. It reports whether the job ended.
+func (j *job) stuckLocked(ctx context.Context) bool {
+	if len(j.assigns) > 0 || j.seqActive {
+		return false
+	}
+	usable := uint64(0)
+	for _, m := range j.mirrors {
+		if m.usableLocked() {
+			usable |= 1 << m.idx
+		}
+	}
+	if usable == 0 {
+		for _, m := range j.mirrors {
+			if m.state == MirrorNoRange && !m.seqUsed && !m.seqWorker {
+				j.startWorkerLocked(ctx, m, true)
+				return false
+			}
+		}
+		j.finishLocked(&PieceError{File: j.name, Index: -1, Err: j.noSourceCause()})
+		return true
+	}
+	for i := 0; i < j.n; i++ {
+		if !j.have[i] && usable&^j.badFrom[i] == 0 {
+			j.finishLocked(&PieceError{File: j.name, Index: i, Err: ErrNoSource})
+			return true
+		}
+	}
+	return false
+}
+
+// noSourceCause wraps ErrNoSource with the last mirror error, if any.
+func (j *job) noSourceCause() error {
+	for _, m := range j.mirrors {
+		if m.lastErr != nil {
+			return errors.Join(ErrNoSource, m.lastErr)
+		}
+	}
+	return ErrNoSource
+}
+
+// needStandbyLocked reports whether an unused mirror could fetch a missing piece that
+// no running mirror may fetch (so a running worker should give up its slot).
+func (j *job) needStandbyLocked() bool {
+	var running, standby uint64
+	for _, m := range j.mirrors {
+		if !m.usableLocked() {
+			continue
+		}
+		if m.workers > 0 {
+			running |= 1 << m.idx
+		} else {
+			standby |= 1 << m.idx
+		}
+	}
+	if standby == 0 {
+		return false
+	}
+	for i := 0; i < j.n; i++ {
+		if !j.have[i] && j.holders[i] == 0 && running&^j.badFrom[i] == 0 && standby&^j.badFrom[i] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseLocked gives piece i back (one holder fewer).
+func (j *job) releaseLocked(i int) {
+	j.holders[i]--
+	if j.holders[i] == 0 && !j.have[i] && i < j.scan {
+		j.scan = i
+	}
+}
+
+// endAssignLocked releases what a finished request still held.
+func (j *job) endAssignLocked(a *assignment) {
+	if a.seq {
+		j.seqActive = false
+	} else {
+		for i := a.lo; i < a.end; i++ {
+			j.releaseLocked(i)
+		}
+		a.lo = a.end
+	}
+	delete(j.assigns, a)
+	a.cancel(errStopped)
+	j.broadcastLocked()
+}
+
+// mirrorFailLocked records a failed request of m. fatal drops the mirror; otherwise
+// it backs off (retryAfter when the server asked, capped) and is dropped after
+// MaxRetries consecutive failures.
+func (j *job) mirrorFailLocked(m *mirror, err error, state MirrorState, retryAfter time.Duration) {
+	m.errors++
+	m.lastErr = err
+	if state == "" {
+		m.consecErr++
+		if m.consecErr >= j.g.o.MaxRetries {
+			state = MirrorDropped
+		} else {
+			d := time.Duration(float64(200*time.Millisecond) * float64(int(1)<<min(m.consecErr-1, 6)))
+			d = min(d, 10*time.Second)
+			d = d/2 + rand.N(d/2+1) // jitter
+			if retryAfter > 0 {
+				d = min(retryAfter, j.g.o.MaxRetryAfter)
+			}
+			m.backoffUntil = time.Now().Add(d)
+			m.state = MirrorBackoff
+			j.g.o.Logger.Debug("mirror backs off", "file", j.name, "mirror", m.name, "for", d, "err", err)
+			return
+		}
+	}
+	if m.state == state {
+		return
+	}
+	m.state = state
+	j.g.o.Logger.Info("mirror state", "file", j.name, "mirror", m.name, "state", state, "err", err)
+	j.g.emit(Event{Kind: EventMirrorState, File: j.name, Mirror: m.name, State: state, Err: err, Piece: -1})
+	// Its other requests are pointless now.
+	for b := range j.assigns {
+		if b.m == m && !(b.seq && state == MirrorNoRange) {
+			b.cancel(errStopped)
+		}
+	}
+}
+
+// progress emits an EventProgress with each mirror's speed over the last interval.
+func (j *job) progress(dt time.Duration) {
+	j.mu.Lock()
+	ev := Event{Kind: EventProgress, File: j.name, Size: j.size, Pieces: j.n, Piece: -1}
+	secs := dt.Seconds()
+	for _, m := range j.mirrors {
+		b := m.bytes.Load()
+		if secs > 0 {
+			m.speed = float64(b-m.lastBytes) / secs
+		}
+		m.lastBytes = b
+		ev.Speed += m.speed
+		ev.Mirrors = append(ev.Mirrors, j.mirrorReportLocked(m, m.speed))
+	}
+	ev.Done = j.doneBytesLocked()
+	j.mu.Unlock()
+	j.g.emit(ev)
+}
+
+func (j *job) doneBytesLocked() int64 {
+	if j.nhave == j.n {
+		return j.size
+	}
+	var d int64
+	for i, h := range j.have {
+		if h {
+			_, l := j.pieceRange(i)
+			d += l
+		}
+	}
+	return d
+}
+
+func (j *job) mirrorReportLocked(m *mirror, speed float64) MirrorReport {
+	r := MirrorReport{URL: m.name, State: m.state, Bytes: m.bytes.Load(), Good: m.good, Speed: speed,
+		Requests: m.requests, Errors: m.errors, BadPieces: m.bad}
+	if m.lastErr != nil {
+		r.LastError = m.lastErr.Error()
+	}
+	return r
+}

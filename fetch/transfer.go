@@ -1,0 +1,416 @@
+package fetch
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mlinkdev/mlink/internal/digest"
+	"github.com/mlinkdev/mlink/internal/httphdr"
+)
+
+// transfer runs one request and streams its pieces: each is read into a buffer
+// (at most the asked bytes), hashed as it arrives, verified, and only then written.
+func (j *job) transfer(a *assignment) {
+	m := a.m
+	err, state, retryAfter := j.doTransfer(a)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	// The piece being received when the request ended counts as a failure of that piece
+	// unless the request was stopped on purpose.
+	cause := context.Cause(a.ctx)
+	purposeful := errors.Is(cause, errLostRace) || errors.Is(cause, errStopped) || j.finished
+	if err != nil && !purposeful {
+		if a.lo < a.end && !a.seq {
+			j.fails[a.lo]++
+			if j.fails[a.lo] > 3*len(j.mirrors)+8 {
+				j.finishLocked(&PieceError{File: j.name, Index: a.lo, Mirror: m.name, Err: errors.Join(ErrNoSource, err)})
+			}
+		}
+		j.mirrorFailLocked(m, err, state, retryAfter)
+	} else if err != nil && errors.Is(cause, errLostRace) {
+		j.g.o.Logger.Debug("lost race", "file", j.name, "mirror", m.name, "piece", a.lo)
+	}
+	if a.seq && m.state == MirrorNoRange {
+		// One sequential pass only: never pull whole copies repeatedly.
+		m.state = MirrorDropped
+		if err == nil {
+			m.lastErr = errors.New("sequential pass ended")
+		}
+	}
+	j.endAssignLocked(a)
+}
+
+// doTransfer returns nil when the request ended normally (all pieces, or stopped at a
+// piece boundary), else the error, the mirror state it implies ("" = transient) and
+// a Retry-After delay.
+func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
+	m := a.m
+	j.mu.Lock()
+	lo, end := a.lo, a.end
+	j.mu.Unlock()
+	off, _ := j.pieceRange(lo)
+	var length int64
+	if a.seq {
+		off, length = 0, j.size
+	} else {
+		lastOff, lastLen := j.pieceRange(end - 1)
+		length = lastOff + lastLen - off
+	}
+
+	wd := newWatchdog(a.cancel, j.g.o.LowSpeedTime, j.lowSpeedLimit())
+	defer wd.stop()
+
+	req, err := http.NewRequestWithContext(a.ctx, http.MethodGet, m.url, nil)
+	if err != nil {
+		return err, MirrorDropped, 0
+	}
+	if !a.seq {
+		req.Header.Set("Range", httphdr.FormatRange(off, length))
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	req.Header.Set("User-Agent", j.g.o.UserAgent)
+	resp, err := j.g.o.Client.Do(req)
+	if err != nil {
+		if c := context.Cause(a.ctx); c != nil && c != context.Canceled {
+			err = c
+		}
+		return err, "", 0
+	}
+	defer resp.Body.Close()
+	if err, state, ra := j.checkResponse(resp, a.seq, off, length); err != nil {
+		return err, state, ra
+	}
+	wd.started()
+
+	var one [1]byte
+	for p := lo; ; p++ {
+		j.mu.Lock()
+		if a.seq {
+			if p >= j.n {
+				j.mu.Unlock()
+				break
+			}
+			a.lo, a.end = p, j.n
+		} else {
+			if p >= a.end {
+				j.mu.Unlock()
+				if p == end {
+					// Everything asked was read: find EOF so the connection is reused.
+					if n, _ := resp.Body.Read(one[:]); n > 0 {
+						j.g.o.Logger.Debug("mirror sent more than asked; ignored", "mirror", m.name)
+					}
+				}
+				return nil, "", 0
+			}
+			if j.have[p] || j.claimed[p] {
+				j.mu.Unlock()
+				return nil, "", 0 // someone else delivered it: stop here
+			}
+		}
+		a.streaming, a.pos, a.loStart = true, 0, time.Now()
+		j.mu.Unlock()
+
+		skip := a.seq && j.pieceDone(p)
+		buf, ok, err := j.readPiece(a, resp.Body, p, skip, wd)
+		if err != nil {
+			if a.seq && errors.Is(err, io.ErrUnexpectedEOF) && resp.ContentLength < 0 {
+				err = fmt.Errorf("%w: body shorter than the file", ErrSizeMismatch)
+				return err, MirrorDropped, 0
+			}
+			return err, "", 0
+		}
+		j.mu.Lock()
+		a.streaming = false
+		if !a.seq {
+			j.releaseLocked(p)
+			a.lo = p + 1
+		}
+		j.mu.Unlock()
+		if skip {
+			continue
+		}
+		if !ok {
+			j.putBuf(buf)
+			if j.badPiece(a, p) {
+				return nil, "", 0 // quarantined; the error is recorded
+			}
+			if !a.seq {
+				return nil, "", 0 // never trust the rest of this response
+			}
+			continue
+		}
+		if err := j.completePiece(a, p, buf); err != nil {
+			return err, "", 0
+		}
+	}
+	return nil, "", 0
+}
+
+func (j *job) pieceDone(p int) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.have[p] || j.claimed[p]
+}
+
+// readPiece reads piece p (exactly its length) from body, charging the rate limiters
+// after each read and hashing as it goes. ok reports whether the piece hash matched
+// (always true without piece hashes). With skip the bytes are read and discarded.
+func (j *job) readPiece(a *assignment, body io.Reader, p int, skip bool, wd *watchdog) (buf []byte, ok bool, err error) {
+	_, length := j.pieceRange(p)
+	buf = j.getBuf()
+	var h hash.Hash
+	if j.ptype != "" && !skip {
+		h, _ = digest.Get(j.ptype)
+		defer digest.Put(j.ptype, h)
+	}
+	chunk := j.g.chunk(a.m)
+	var got int64
+	for got < length {
+		want := min(int64(chunk), length-got)
+		n, rerr := body.Read(buf[got : got+want])
+		if n > 0 {
+			if h != nil {
+				h.Write(buf[got : got+int64(n)])
+			}
+			got += int64(n)
+			a.m.bytes.Add(int64(n))
+			j.g.bytes.Add(int64(n))
+			wd.add(n)
+			j.mu.Lock()
+			a.pos = got
+			j.mu.Unlock()
+			if werr := j.g.wait(a.ctx, a.m, n); werr != nil {
+				rerr = werr
+			}
+		}
+		if rerr != nil && got < length {
+			if rerr == io.EOF {
+				rerr = io.ErrUnexpectedEOF
+			}
+			if c := context.Cause(a.ctx); c != nil && c != context.Canceled {
+				rerr = c
+			}
+			j.putBuf(buf)
+			return nil, false, fmt.Errorf("piece %d: %w", p, rerr)
+		}
+	}
+	if skip || h == nil {
+		return buf[:length], true, nil
+	}
+	return buf[:length], subtle.ConstantTimeCompare(h.Sum(nil), j.psums[p]) == 1, nil
+}
+
+// completePiece writes a verified piece unless another copy won; the winner cancels
+// the other requests that are receiving the same piece.
+func (j *job) completePiece(a *assignment, p int, buf []byte) error {
+	m := a.m
+	j.mu.Lock()
+	if j.have[p] || j.claimed[p] || j.finished {
+		j.mu.Unlock()
+		j.putBuf(buf)
+		return nil
+	}
+	j.claimed[p] = true
+	j.mu.Unlock()
+	off, _ := j.pieceRange(p)
+	if _, err := j.out.WriteAt(buf, off); err != nil {
+		j.mu.Lock()
+		j.finishLocked(fmt.Errorf("writing %s: %w", j.name, err))
+		j.mu.Unlock()
+		j.putBuf(buf)
+		return err
+	}
+	j.mu.Lock()
+	j.have[p] = true
+	j.nhave++
+	m.good += int64(len(buf))
+	m.consecErr = 0
+	if el := time.Since(a.loStart).Seconds(); el > 0 {
+		sample := float64(len(buf)) / el
+		if m.connSpeed == 0 {
+			m.connSpeed = sample
+		} else {
+			m.connSpeed = 0.7*m.connSpeed + 0.3*sample
+		}
+	}
+	for b := range j.assigns {
+		if b != a && b.streaming && b.lo == p {
+			b.cancel(errLostRace)
+		}
+	}
+	done := j.nhave == j.n
+	doneBytes := int64(0)
+	if j.g.o.OnEvent != nil {
+		doneBytes = j.doneBytesLocked()
+	}
+	j.broadcastLocked()
+	j.mu.Unlock()
+	j.whole.add(p, buf)
+	if j.sink != nil {
+		j.sink.pieceWritten(p)
+	}
+	j.g.emit(Event{Kind: EventPieceDone, File: j.name, Size: j.size, Done: doneBytes, Pieces: j.n, Piece: p, Mirror: m.name})
+	if done {
+		j.mu.Lock()
+		j.finishLocked(nil)
+		j.mu.Unlock()
+	}
+	return nil
+}
+
+// badPiece records that m sent a piece that failed its hash; it reports whether m is
+// now quarantined.
+func (j *job) badPiece(a *assignment, p int) bool {
+	m := a.m
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.badFrom[p] |= 1 << m.idx
+	m.bad++
+	j.badPieces++
+	err := &PieceError{File: j.name, Index: p, Mirror: m.name, Err: ErrPieceHash}
+	m.lastErr = err
+	j.g.o.Logger.Warn("bad piece", "file", j.name, "piece", p, "mirror", m.name)
+	j.g.emit(Event{Kind: EventPieceBad, File: j.name, Pieces: j.n, Piece: p, Mirror: m.name, Err: err})
+	if m.bad >= j.g.o.MaxBadPieces {
+		m.errors++
+		j.mirrorFailLocked(m, err, MirrorQuarantined, 0)
+		return true
+	}
+	j.broadcastLocked()
+	return false
+}
+
+// checkResponse applies SECURITY.md rules 7 and 8 to the response headers.
+func (j *job) checkResponse(resp *http.Response, seq bool, off, length int64) (error, MirrorState, time.Duration) {
+	code := resp.StatusCode
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadResponse, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case code == http.StatusPartialContent:
+		if seq {
+			return bad("206 to a request without Range"), MirrorDropped, 0
+		}
+	case code == http.StatusOK:
+		if !seq {
+			return fmt.Errorf("%w: 200 to %q", ErrNoRange, httphdr.FormatRange(off, length)), MirrorNoRange, 0
+		}
+		if resp.ContentLength >= 0 && resp.ContentLength != j.size {
+			return fmt.Errorf("%w: Content-Length %d, metalink size %d", ErrSizeMismatch, resp.ContentLength, j.size), MirrorDropped, 0
+		}
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		return fmt.Errorf("HTTP %s", resp.Status), "", retryAfter(resp.Header.Get("Retry-After"))
+	case code == http.StatusRequestedRangeNotSatisfiable:
+		return fmt.Errorf("%w: 416 for %q", ErrSizeMismatch, httphdr.FormatRange(off, length)), MirrorDropped, 0
+	case code >= 500:
+		return fmt.Errorf("HTTP %s", resp.Status), "", 0
+	default:
+		return fmt.Errorf("HTTP %s", resp.Status), MirrorDropped, 0
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return bad("Content-Encoding %q", ce), MirrorDropped, 0
+	}
+	if resp.Uncompressed {
+		return bad("transparently decompressed body"), MirrorDropped, 0
+	}
+	if seq {
+		return nil, "", 0
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); strings.HasPrefix(mt, "multipart/") {
+		return bad("multipart response to a single range"), MirrorDropped, 0
+	}
+	if err := httphdr.CheckContentRange(resp.Header.Get("Content-Range"), off, length, j.size); err != nil {
+		var cre *httphdr.ContentRangeError
+		if errors.As(err, &cre) && cre.Total >= 0 && cre.Total != j.size {
+			return fmt.Errorf("%w: %v", ErrSizeMismatch, err), MirrorDropped, 0
+		}
+		return fmt.Errorf("%w: %v", ErrBadResponse, err), MirrorDropped, 0
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength != length {
+		return bad("Content-Length %d for %d bytes asked", resp.ContentLength, length), MirrorDropped, 0
+	}
+	return nil, "", 0
+}
+
+// retryAfter parses a Retry-After value (seconds or an HTTP date); 0 when absent or bad.
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && s >= 0 {
+		if s > 1<<20 {
+			s = 1 << 20
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+func (j *job) lowSpeedLimit() int64 {
+	l := j.g.o.LowSpeedLimit
+	if r := j.g.o.LimitRate; r > 0 {
+		l = min(l, max(r/int64(4*j.g.o.Connections), 1))
+	}
+	if r := j.g.o.MirrorLimitRate; r > 0 {
+		l = min(l, max(r/int64(4*j.g.o.PerMirror), 1))
+	}
+	return l
+}
+
+func (j *job) getBuf() []byte {
+	if b, ok := j.g.bufs.Get().(*[]byte); ok && int64(cap(*b)) >= j.plen {
+		return (*b)[:j.plen]
+	}
+	return make([]byte, j.plen)
+}
+
+func (j *job) putBuf(b []byte) {
+	if b != nil && int64(cap(b)) >= j.plen {
+		j.g.bufs.Put(&b)
+	}
+}
+
+// watchdog cancels a request that receives fewer than limit bytes/s over a window
+// (which also bounds the wait for the response headers).
+type watchdog struct {
+	n      atomic.Int64
+	min    int64
+	window time.Duration
+	t      *time.Timer
+	cancel context.CancelCauseFunc
+	stopped atomic.Bool
+}
+
+func newWatchdog(cancel context.CancelCauseFunc, window time.Duration, limit int64) *watchdog {
+	w := &watchdog{cancel: cancel, window: window, min: max(int64(float64(limit)*window.Seconds()), 1)}
+	w.t = time.AfterFunc(window, w.check)
+	return w
+}
+
+func (w *watchdog) check() {
+	if w.stopped.Load() {
+		return
+	}
+	if w.n.Swap(0) < w.min {
+		w.cancel(fmt.Errorf("%w: under the low-speed limit for %v", ErrStalled, w.window))
+		return
+	}
+	w.t.Reset(w.window)
+}
+
+func (w *watchdog) started()  {}
+func (w *watchdog) add(n int) { w.n.Add(int64(n)) }
+func (w *watchdog) stop()     { w.stopped.Store(true); w.t.Stop() }
