@@ -210,8 +210,8 @@ func (g *getter) hashPolicy(f *metalink.File) (whole []metalink.Hash, pieces *me
 // by priority (unset last), ties shuffled, at most MaxMirrors.
 func (g *getter) orderMirrors(f *metalink.File) []*mirror {
 	type cand struct {
-		u    metalink.URL
-		key  [3]int
+		u   metalink.URL
+		key [3]int
 	}
 	var cs []cand
 	for _, u := range f.URLs {

@@ -72,7 +72,7 @@ type assignment struct {
 
 	// guarded by job.mu
 	lo, end   int
-	streaming bool  // piece lo is being received
+	streaming bool // piece lo is being received
 	loStart   time.Time
 	pos       int64 // bytes of piece lo received so far (for ETAs)
 }

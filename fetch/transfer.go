@@ -386,11 +386,11 @@ func (j *job) putBuf(b []byte) {
 // watchdog cancels a request that receives fewer than limit bytes/s over a window
 // (which also bounds the wait for the response headers).
 type watchdog struct {
-	n      atomic.Int64
-	min    int64
-	window time.Duration
-	t      *time.Timer
-	cancel context.CancelCauseFunc
+	n       atomic.Int64
+	min     int64
+	window  time.Duration
+	t       *time.Timer
+	cancel  context.CancelCauseFunc
 	stopped atomic.Bool
 }
 
