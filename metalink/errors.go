@@ -24,6 +24,8 @@ var (
 	ErrForbidden = errors.New("forbidden construct")
 	// ErrNoFiles: the document has no acceptable <file> entry.
 	ErrNoFiles = errors.New("no file entries")
+	// ErrSyntax: the document is not well-formed XML.
+	ErrSyntax = errors.New("malformed XML")
 )
 
 // FileError describes why one <file> entry was refused.
