@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/mlinkdev/mlink/publish"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newServeCmd) }
+
+// serveShutdownGrace is how long in-flight requests get to finish after
+// SIGINT/SIGTERM before their connections are closed.
+const serveShutdownGrace = 10 * time.Second
+
+func newServeCmd(e *env) *cobra.Command {
+	var (
+		addr, mirrorsFile, certFile, keyFile, cacheFile, baseURL string
+		maxRanges, linkMirrors                                    int
+		negotiate, quiet                                          bool
+	)
+	c := &cobra.Command{
+		Use:   "serve DIR",
+		Short: "Serve a directory tree as a Metalink mirror and origin server",
+		Long: `serve publishes the files under DIR over HTTP (HTTPS and HTTP/2 with --tls-cert
+and --tls-key) as a mirror and origin server:
+
+  - GET and HEAD with byte ranges (single and multipart/byteranges), strong ETags
+    derived from the sha-256 of the content, Last-Modified and conditional requests;
+    range sets over --max-ranges are answered with the whole file;
+  - RFC 6249 Metalink/HTTP: Link rel=duplicate for the mirrors, Link rel=describedby
+    for NAME.meta4, Digest (SHA-256, SHA-512 on Want-Digest) and RFC 9530 Repr-Digest;
+  - NAME.meta4 (Metalink v4) and NAME.metalink (v3) for every file NAME, listing the
+    mirrors and this server;
+  - an HTML index for directories.
+
+Files are hashed on first request (once, whatever the number of clients) and the
+hashes are kept in memory and, with --cache, on disk. Dotfiles are hidden and nothing
+outside DIR is served, not even through a symbolic link. Requests are logged on stderr.
+SIGINT or SIGTERM stops the server gracefully (exit 0).
+
+The mirrors file has one mirror per line: "URL [priority=N] [location=CC]"; a file
+NAME is at URL/NAME on each mirror.`,
+		Example: `  mlink serve ./dist
+  mlink serve ./dist --addr 0.0.0.0:8080 --mirrors mirrors.txt --cache hashes.db
+  mlink serve /srv/pub --addr :443 --tls-cert cert.pem --tls-key key.pem --base-url https://dl.example.org/`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if (certFile == "") != (keyFile == "") {
+				return usageError("--tls-cert and --tls-key go together")
+			}
+			if maxRanges < 0 {
+				return usageError("--max-ranges must be positive")
+			}
+			if linkMirrors == 0 {
+				linkMirrors = -1 // none; the handler reads 0 as its default
+			}
+			logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+			reqLogger := logger
+			if quiet {
+				reqLogger = nil
+			}
+			opts := publish.HandlerOptions{
+				MaxRanges:   maxRanges,
+				LinkMirrors: max(linkMirrors, -1),
+				Negotiate:   negotiate,
+				BaseURL:     baseURL,
+				Logger:      reqLogger,
+			}
+			if mirrorsFile != "" {
+				f, err := os.Open(mirrorsFile)
+				if err != nil {
+					return err
+				}
+				ms, err := publish.ParseMirrorsFile(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", mirrorsFile, err)
+				}
+				opts.Mirrors = ms
+			}
+			hasher := &publish.Hasher{Hashes: []string{"sha-256", "sha-512"}}
+			if cacheFile != "" {
+				cache, err := publish.OpenCache(cacheFile)
+				if err != nil {
+					return err
+				}
+				defer cache.Close()
+				for _, w := range cache.Warnings() {
+					logger.Warn("hash cache", "warning", w)
+				}
+				hasher.Cache = cache
+			}
+			opts.Sums = hasher
+			h, err := publish.NewHandler(args[0], opts)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			srv := publish.NewServer(addr, h, logger)
+			scheme := "http"
+			if certFile != "" {
+				scheme = "https"
+			}
+			fmt.Fprintf(e.stderr, "mlink: serving %s at %s://%s/\n", args[0], scheme, ln.Addr())
+			errc := make(chan error, 1)
+			go func() {
+				if certFile != "" {
+					errc <- srv.ServeTLS(ln, certFile, keyFile)
+				} else {
+					errc <- srv.Serve(ln)
+				}
+			}()
+			select {
+			case err := <-errc:
+				return err
+			case <-e.ctx.Done():
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), serveShutdownGrace)
+			defer cancel()
+			err = srv.Shutdown(ctx)
+			if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+				return serr
+			}
+			if err != nil {
+				srv.Close()
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			fmt.Fprintln(e.stderr, "mlink: server stopped")
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
+	f.StringVar(&mirrorsFile, "mirrors", "", "file listing the mirrors of DIR, one \"URL [priority=N] [location=CC]\" per line")
+	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM); serves HTTPS and HTTP/2")
+	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
+	f.StringVar(&cacheFile, "cache", "", "hash cache file (created if missing); hashes survive restarts")
+	f.StringVar(&baseURL, "base-url", "", "public URL of DIR, for the metalinks' own URLs (default: from each request's Host)")
+	f.IntVar(&maxRanges, "max-ranges", publish.DefaultMaxRanges, "most byte ranges honoured in one request; more get the whole file")
+	f.IntVar(&linkMirrors, "link-mirrors", publish.DefaultLinkMirrors, "most mirrors announced in Link headers per response (the metalinks list all)")
+	f.BoolVar(&negotiate, "negotiate", false, "answer a GET whose Accept asks for application/metalink4+xml with the metalink")
+	f.BoolVar(&quiet, "quiet", false, "do not log requests")
+	return c
+}
