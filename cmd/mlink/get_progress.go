@@ -1,0 +1,203 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/mlinkdev/mlink/fetch"
+)
+
+func termIsTerminal(fd int) bool { return term.IsTerminal(fd) }
+
+// getUI shows fetch events: a live mpb bar on a terminal, plain lines every few
+// seconds otherwise, nothing with --quiet (warnings excepted unless quiet).
+type getUI struct {
+	w     io.Writer
+	mode  string // bar, plain, none
+	quiet bool
+
+	mu        sync.Mutex // guards everything below; never taken by mpb decorators
+	sm        sync.Mutex // guards speed, done, size and mirrorLine.rep for the decorators
+	p         *mpb.Progress
+	fileBar   *mpb.Bar
+	file      string
+	size      int64
+	speed     float64
+	done      int64
+	mirrors   map[string]*mirrorLine
+	order     []string
+	lastPlain time.Time
+}
+
+type mirrorLine struct {
+	bar *mpb.Bar
+	rep fetch.MirrorReport
+}
+
+func newGetUI(w io.Writer, mode string, quiet bool) *getUI {
+	if mode == "auto" {
+		mode = "plain"
+		if isTerminal(w) {
+			mode = "bar"
+		}
+	}
+	return &getUI{w: w, mode: mode, quiet: quiet}
+}
+
+func (u *getUI) event(ev fetch.Event) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch ev.Kind {
+	case fetch.EventWarning:
+		if !u.quiet {
+			u.printf("warning: %s: %s %s\n", ev.File, ev.Message, ev.Mirror)
+		}
+	case fetch.EventFileStart:
+		u.endFileLocked(false)
+		u.sm.Lock()
+		u.file, u.size, u.done, u.speed = ev.File, ev.Size, 0, 0
+		u.sm.Unlock()
+		u.mirrors, u.order = map[string]*mirrorLine{}, nil
+		if u.mode == "bar" {
+			u.p = mpb.New(mpb.WithOutput(u.w), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(100))
+			u.fileBar = u.p.AddBar(max(ev.Size, 1),
+				mpb.PrependDecorators(decor.Name(shorten(ev.File, 28), decor.WCSyncSpaceR), decor.Percentage(decor.WCSyncSpace)),
+				mpb.AppendDecorators(decor.Any(u.totalDecor)))
+		} else if u.mode == "plain" {
+			u.printf("%s: %s, %d pieces\n", ev.File, humanBytes(float64(ev.Size)), ev.Pieces)
+			u.lastPlain = time.Now()
+		}
+	case fetch.EventProgress:
+		u.sm.Lock()
+		u.speed, u.done = ev.Speed, ev.Done
+		u.sm.Unlock()
+		for _, m := range ev.Mirrors {
+			ml := u.mirrors[m.URL]
+			if ml == nil {
+				ml = &mirrorLine{}
+				u.mirrors[m.URL] = ml
+				u.order = append(u.order, m.URL)
+				if u.p != nil {
+					name := hostOf(m.URL)
+					ml.bar = u.p.AddBar(max(u.size, 1), mpb.BarWidth(20),
+						mpb.PrependDecorators(decor.Name("  "+shorten(name, 26), decor.WCSyncSpaceR)),
+						mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+							u.sm.Lock()
+							defer u.sm.Unlock()
+							return fmt.Sprintf("%10s/s  %-11s bad %d err %d", humanBytes(ml.rep.Speed), ml.rep.State, ml.rep.BadPieces, ml.rep.Errors)
+						})))
+				}
+			}
+			u.sm.Lock()
+			ml.rep = m
+			u.sm.Unlock()
+			if ml.bar != nil {
+				ml.bar.SetCurrent(min(m.Good, u.size))
+			}
+		}
+		if u.fileBar != nil {
+			u.fileBar.SetCurrent(ev.Done)
+		}
+		if u.mode == "plain" && time.Since(u.lastPlain) >= 2*time.Second {
+			u.lastPlain = time.Now()
+			var parts []string
+			for _, k := range u.order {
+				r := u.mirrors[k].rep
+				parts = append(parts, fmt.Sprintf("%s %s/s %s", hostOf(k), humanBytes(r.Speed), r.State))
+			}
+			pct := 100.0
+			if u.size > 0 {
+				pct = 100 * float64(ev.Done) / float64(u.size)
+			}
+			u.printf("%s: %5.1f%% %s/s eta %s | %s\n", u.file, pct, humanBytes(ev.Speed), u.etaLocked(), strings.Join(parts, ", "))
+		}
+	case fetch.EventPieceBad:
+		if u.mode == "plain" {
+			u.printf("%s: piece %d from %s failed its hash; fetching it elsewhere\n", ev.File, ev.Piece, ev.Mirror)
+		}
+	case fetch.EventMirrorState:
+		if u.mode == "plain" {
+			u.printf("%s: mirror %s is now %s: %v\n", ev.File, ev.Mirror, ev.State, ev.Err)
+		}
+	case fetch.EventFileDone:
+		u.endFileLocked(true)
+	case fetch.EventFileFailed:
+		u.endFileLocked(false)
+	}
+}
+
+func (u *getUI) totalDecor(decor.Statistics) string {
+	u.sm.Lock()
+	defer u.sm.Unlock()
+	return fmt.Sprintf("%10s/s  eta %s", humanBytes(u.speed), u.etaLocked())
+}
+
+func (u *getUI) etaLocked() string {
+	if u.speed <= 0 || u.size <= 0 {
+		return "--"
+	}
+	return (time.Duration(float64(u.size-u.done)/u.speed) * time.Second).Round(time.Second).String()
+}
+
+// endFileLocked completes or aborts the bars of the current file and waits for mpb
+// to render them (its decorators take only u.sm, never u.mu).
+func (u *getUI) endFileLocked(ok bool) {
+	if u.p == nil {
+		return
+	}
+	p := u.p
+	bars := []*mpb.Bar{u.fileBar}
+	for _, k := range u.order {
+		if b := u.mirrors[k].bar; b != nil {
+			bars = append(bars, b)
+		}
+	}
+	u.p, u.fileBar = nil, nil
+	for _, b := range bars {
+		if ok {
+			b.SetTotal(-1, true)
+		} else {
+			b.Abort(false)
+		}
+	}
+	p.Wait()
+}
+
+func (u *getUI) close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.endFileLocked(false)
+}
+
+func (u *getUI) printf(format string, a ...any) {
+	if u.mode == "none" && !strings.HasPrefix(format, "warning") {
+		return
+	}
+	if u.p != nil {
+		fmt.Fprintf(u.p, format, a...)
+		return
+	}
+	fmt.Fprintf(u.w, format, a...)
+}
+
+func hostOf(raw string) string {
+	if pu, err := url.Parse(raw); err == nil && pu.Host != "" {
+		return pu.Host
+	}
+	return raw
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n+1:]
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// getFixture writes a .meta4 for size random bytes served by n httptest mirrors
+// (the first one answering 200 to every Range request) and returns its path and the data.
+func getFixture(t *testing.T, size, plen int, n int) (string, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	var urls strings.Builder
+	for i := 0; i < n; i++ {
+		noRange := i == 0
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if noRange {
+				r.Header.Del("Range")
+			}
+			http.ServeContent(w, r, "f.bin", time.Time{}, bytes.NewReader(data))
+		}))
+		t.Cleanup(s.Close)
+		fmt.Fprintf(&urls, "    <url priority=\"%d\">%s/f.bin</url>\n", i+1, s.URL)
+	}
+	var pieces strings.Builder
+	for off := 0; off < size; off += plen {
+		s := sha256.Sum256(data[off:min(off+plen, size)])
+		fmt.Fprintf(&pieces, "      <hash>%x</hash>\n", s)
+	}
+	whole := sha256.Sum256(data)
+	doc := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
+<metalink xmlns="urn:ietf:params:xml:ns:metalink">
+  <file name="f.bin">
+    <size>%d</size>
+    <hash type="sha-256">%s</hash>
+    <pieces length="%d" type="sha-256">
+%s    </pieces>
+%s  </file>
+</metalink>
+`, size, hex.EncodeToString(whole[:]), plen, pieces.String(), urls.String())
+	p := filepath.Join(t.TempDir(), "f.meta4")
+	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, data
+}
+
+func TestGetCommand(t *testing.T) {
+	meta, data := getFixture(t, 300<<10, 16<<10, 3)
+	dir := t.TempDir()
+	stdout, stderr, code := runCLI(t, "get", meta, "-d", dir, "--json", "--progress", "plain")
+	if code != exitOK {
+		t.Fatalf("mlink get exited %d: %s", code, stderr)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "f.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("downloaded file differs (err %v)", err)
+	}
+	var res getResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, stdout)
+	}
+	f := res.Metalinks[0].Report.Files[0]
+	if f.State != "done" || len(f.Mirrors) != 3 {
+		t.Fatalf("report = %+v", f)
+	}
+	// The range-less mirror was recognised and sent nothing that was used.
+	var noRange int
+	for _, m := range f.Mirrors {
+		if m.State == "no-range" {
+			noRange++
+			if m.Good != 0 {
+				t.Errorf("range-less mirror delivered %d good bytes", m.Good)
+			}
+		}
+	}
+	if noRange != 1 {
+		t.Errorf("%d mirrors reported no-range, want 1: %+v", noRange, f.Mirrors)
+	}
+
+	// Again: the file is complete, nothing is fetched, exit 0.
+	stdout, stderr, code = runCLI(t, "get", meta, "-d", dir, "--json")
+	if code != exitOK || !strings.Contains(stdout, `"already-complete"`) {
+		t.Fatalf("second get exited %d, stdout %s, stderr %s", code, stdout, stderr)
+	}
+	// A different existing file is not overwritten: exit 1, content unchanged.
+	other := filepath.Join(t.TempDir(), "f.bin")
+	os.WriteFile(other, []byte("mine"), 0o644)
+	_, stderr, code = runCLI(t, "get", meta, "-d", filepath.Dir(other))
+	if b, _ := os.ReadFile(other); code != exitError || string(b) != "mine" {
+		t.Fatalf("get over a different file exited %d (%s), file now %q", code, stderr, b)
+	}
+}
+
+func TestGetCommandUsage(t *testing.T) {
+	for _, args := range [][]string{{"get"}, {"get", "x.meta4", "--limit-rate", "fast"}, {"get", "a", "b", "-o", "x"}} {
+		if _, stderr, code := runCLI(t, args...); code != exitUsage {
+			t.Errorf("mlink %v exited %d (%s), want 2", args, code, stderr)
+		}
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]int64{"": 0, "100": 100, "2k": 2048, "1.5M": 3 << 19, "1g": 1 << 30} {
+		if got, err := parseRate(in); err != nil || got != want {
+			t.Errorf("parseRate(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+}

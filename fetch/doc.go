@@ -1,0 +1,100 @@
+// Package fetch downloads the files of a metalink from many mirrors at once, verifying
+// every piece as it arrives and the whole file before it gets its final name.
+//
+// # Use
+//
+//	rep, err := fetch.Get(ctx, m, fetch.Options{Dir: "downloads", OnEvent: show})
+//
+// Options has a useful zero value. Report says, per file and per mirror, what was
+// received, from whom, at what speed, with how many errors and bad pieces, and in
+// which state each mirror ended. Errors wrap the sentinels ErrNoSource, ErrVerify,
+// ErrExists, ErrNoHash, ErrWeakHash, ... and *PieceError{File, Index, Mirror, Err}.
+//
+// # Scheduling
+//
+// A file is cut into pieces: its strongest piece-hash set, or (without piece hashes)
+// 16 KiB..1 MiB units that are only verified by the whole-file hash. The connection
+// budget (Connections) is handed to mirrors in preference order (Location first, then
+// metalink priority, ties shuffled), at most PerMirror each; mirrors beyond the budget
+// are standbys that take over the slots of mirrors that fail. Each worker loops:
+//
+//  1. take the lowest run of unassigned pieces as one Range request; its length is
+//     RequestSeconds of the mirror's measured per-connection throughput (an EWMA
+//     updated at every piece), at least one piece and at most a fair share of what is
+//     left, so a request always ends on a piece boundary and a slow mirror never
+//     holds more than a few seconds of work;
+//  2. when nothing is unassigned, steal the back half of the unstarted tail of the
+//     request that would finish last, if this mirror would finish it sooner;
+//  3. end-game: otherwise race the in-flight piece whose owner would finish last (at
+//     most two copies of a piece), if this mirror is expected to be faster. The first
+//     verified copy is written; the other request is cancelled (errLostRace) without
+//     blame.
+//
+// Requests ask for exactly the bytes of their pieces and read at most that many.
+// A response must be 206 with a Content-Range exactly as asked and a total equal to
+// the metalink size (else the mirror is dropped: it serves another file), identity
+// encoding, not multipart, and a matching Content-Length (SECURITY.md rules 7, 8).
+// A 200 to a Range request marks the mirror range-less at once and nothing of that
+// body is used; when every other mirror is gone, a range-less mirror may make one
+// sequential pass from offset 0 (pieces already held are skipped), never two.
+// 404/403/410 and other 4xx drop the mirror; 5xx, resets and stalls back off with
+// jittered exponential delays (Retry-After honoured up to MaxRetryAfter) and drop the
+// mirror after MaxRetries consecutive failures; each piece also has a bounded number
+// of failures. A request receiving less than LowSpeedLimit bytes/s over LowSpeedTime
+// (this also bounds the wait for headers) is cancelled and its pieces reassigned.
+// The rate limiters (LimitRate overall, MirrorLimitRate per mirror) are charged after
+// each read, in reads no larger than their burst.
+//
+// # Verification
+//
+// Each piece is hashed while it streams into a pooled buffer; only a verified piece is
+// written (WriteAt) to the part file. A bad piece is never asked again from the same
+// mirror; the mirror is quarantined after MaxBadPieces. When some missing piece has no
+// mirror left that may serve it, the file fails with ErrNoSource (exit 3 in the CLI).
+// Every supported whole-file hash is computed incrementally in piece order while
+// pieces complete (pieces that arrive early wait in memory, up to 16 MiB, else are
+// read back from the part file), so an in-order download is never read twice; the
+// file gets its final name only if all of them match. A file without piece hashes is
+// still downloaded in parallel, but a bad mirror can only be detected by the
+// whole-file hash at the end: the part file is then discarded and Get returns
+// ErrVerify (exit 3). No supported hash at all is refused unless InsecureNoHash; md5
+// or sha-1 only gives an EventWarning (RequireStrongHash refuses).
+//
+// # Concurrency
+//
+// One goroutine per connection slot (worker) plus the caller's, which emits progress
+// events and waits. All scheduling state of a file lives in job and is guarded by
+// job.mu (helpers ending in Locked); byte counters are atomic. Workers end when the
+// file is complete or failed, when their mirror becomes unusable, or when ctx is
+// cancelled; Get returns only after all of them ended. Files of a multi-file metalink
+// are downloaded one after another, each with the whole connection budget; the
+// overall rate limiter spans them all. OnEvent calls are serialised.
+//
+// # Disk
+//
+// Names come only from the validated metalink (or Options.Output) and are opened
+// through os.Root under Dir, so symlinks cannot lead outside it. The data goes to
+// NAME.part (NAME.<random>.part when a file of that name exists that this run did not
+// create), created exclusively with mode 0644 (minus umask) and preallocated. After
+// verification the part file is fsynced and hard-linked to NAME, which fails if NAME
+// appeared meanwhile (the verified part is then kept and named in the error), then
+// the part name is removed and the directory fsynced. With Overwrite the part file is
+// renamed over NAME (a symlink is replaced, not followed). An existing NAME that
+// verifies is reported "already-complete" with no network request; one that differs
+// is left untouched and ErrExists returned.
+//
+// What a failure leaves: a verification failure or ErrNoSource removes the part file
+// (nothing reaches the final name); cancellation of ctx keeps the part file for
+// resume. A write error ends the download and removes the part file.
+//
+// # Resume and repair (integration point)
+//
+// The engine works on a per-file "have" bitmap (job.have): pieces present before the
+// run are marked there (and fed to the whole-file hasher with wholeHasher.present, so
+// they are read back from disk for the final hash), and only the others are fetched.
+// Resume fills it with the pieces the journal lists and that re-verify; repair with
+// the good pieces of an existing file (the file itself then plays the part file). The
+// journal hooks in as a pieceSink (job.sink): pieceWritten(i) is called after piece i
+// verified and was written; the sink fsyncs in batches and records only fsynced
+// pieces (SECURITY.md rule 9).
+package fetch
