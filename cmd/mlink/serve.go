@@ -23,8 +23,8 @@ const serveShutdownGrace = 10 * time.Second
 func newServeCmd(e *env) *cobra.Command {
 	var (
 		addr, mirrorsFile, certFile, keyFile, cacheFile, baseURL string
-		maxRanges, linkMirrors                                    int
-		negotiate, quiet                                          bool
+		maxRanges, linkMirrors                                   int
+		negotiate, quiet                                         bool
 	)
 	c := &cobra.Command{
 		Use:   "serve DIR",
