@@ -282,7 +282,7 @@ func journalDecode(b []byte, want *journalIdentity) (*journalState, journalReaso
 	end := len(b) - journalSumLen
 	sum := sha256.Sum256(b[:end])
 	if !bytes.Equal(sum[:], b[end:]) {
-		return nil, journalBadChecksum, nil
+		return nil, journalBadChecksum, errors.New("contents do not match their sha-256 (damaged or torn write)")
 	}
 	if binary.BigEndian.Uint16(b[10:]) != 0 {
 		return nil, journalMalformed, errors.New("reserved header bits set")
