@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -56,17 +55,17 @@ func RedirectPolicy(req *http.Request, via []*http.Request) error {
 		return strings.Join(append(s, Redact(req.URL.String())), " -> ")
 	}
 	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects: %s", maxRedirects, chain())
+		return fmt.Errorf("%w: stopped after %d redirects: %s", ErrRedirect, maxRedirects, chain())
 	}
 	if s := req.URL.Scheme; s != "http" && s != "https" {
-		return fmt.Errorf("redirect to a %q URL refused: %s", s, chain())
+		return fmt.Errorf("%w: to a %q URL: %s", ErrRedirect, s, chain())
 	}
 	prev := via[len(via)-1]
 	if prev.URL.Scheme == "https" && req.URL.Scheme == "http" {
-		return fmt.Errorf("redirect from https to http refused: %s", chain())
+		return fmt.Errorf("%w: from https to http: %s", ErrRedirect, chain())
 	}
 	if req.URL.User != nil {
-		return errors.New("redirect to a URL with credentials refused: " + chain())
+		return fmt.Errorf("%w: to a URL with credentials: %s", ErrRedirect, chain())
 	}
 	if origin(req.URL) != origin(via[0].URL) {
 		for _, h := range []string{"Authorization", "Cookie", "Proxy-Authorization"} {

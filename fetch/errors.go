@@ -38,6 +38,8 @@ var (
 	ErrPieceHash = errors.New("piece hash mismatch")
 	// ErrNoRange: the mirror answered 200 to a Range request.
 	ErrNoRange = errors.New("mirror ignores Range")
+	// ErrRedirect: a redirect was refused (too many, non-http(s) scheme, https to http).
+	ErrRedirect = errors.New("redirect refused")
 	// ErrStalled: the mirror sent less than the low-speed limit for a whole window.
 	ErrStalled = errors.New("mirror too slow or stalled")
 )

@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash"
@@ -82,7 +83,11 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 	resp, err := j.g.o.Client.Do(req)
 	if err != nil {
 		if c := context.Cause(a.ctx); c != nil && c != context.Canceled {
-			err = c
+			return c, "", 0
+		}
+		var cve *tls.CertificateVerificationError
+		if errors.Is(err, ErrRedirect) || errors.As(err, &cve) || strings.Contains(err.Error(), "response headers exceeded") {
+			return err, MirrorDropped, 0 // will not get better by asking again
 		}
 		return err, "", 0
 	}
