@@ -229,7 +229,15 @@ type uploadError struct {
 	status int
 	msg    string
 	offset int64
+	exists bool // a 409 because the name is taken (Upload-Conflict: exists)
 }
+
+func uploadExists(e *uploadError) *uploadError { e.exists = true; return e }
+
+// UploadConflictHeader is the response header that tells a 409 for a name that
+// is already taken ("exists", final) from one for a busy upload or a wrong
+// offset ("busy", "offset", worth retrying after a status query).
+const UploadConflictHeader = "Upload-Conflict"
 
 func (e *uploadError) Error() string { return e.msg }
 
@@ -279,8 +287,16 @@ func uploadReply(w http.ResponseWriter, e *uploadError) {
 	if e.offset > 0 {
 		w.Header().Set("Range", "bytes=0-"+strconv.FormatInt(e.offset-1, 10))
 	}
-	if e.status == http.StatusConflict || e.status == StatusResumeIncomplete {
+	if e.status == http.StatusConflict {
 		w.Header().Set("Upload-Offset", strconv.FormatInt(max(e.offset, 0), 10))
+		switch {
+		case e.exists:
+			w.Header().Set(UploadConflictHeader, "exists")
+		case strings.HasPrefix(e.msg, "another request"):
+			w.Header().Set(UploadConflictHeader, "busy")
+		default:
+			w.Header().Set(UploadConflictHeader, "offset")
+		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -610,7 +626,7 @@ func (h *UploadHandler) checkTarget(w http.ResponseWriter, q *uploadRequest) *up
 		w.WriteHeader(http.StatusOK)
 		return errUploadAnswered
 	}
-	return uploadFail(http.StatusConflict, 0, "%s already exists (%d bytes) and the server does not replace files", q.name, fi.Size())
+	return uploadExists(uploadFail(http.StatusConflict, 0, "%s already exists (%d bytes) and the server does not replace files", q.name, fi.Size()))
 }
 
 // create stages a new upload: the side file and an empty KEY.part.
@@ -821,7 +837,7 @@ func (h *UploadHandler) publish(key, name string) *uploadError {
 	}
 	part := uploadPartPath(key)
 	exists := func() *uploadError {
-		return uploadFail(http.StatusConflict, 0, "%s appeared while it was being uploaded and the server does not replace files; the upload was kept staged", name)
+		return uploadExists(uploadFail(http.StatusConflict, 0, "%s appeared while it was being uploaded and the server does not replace files; the upload was kept staged", name))
 	}
 	if h.opts.Overwrite {
 		if fi, err := h.root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
