@@ -51,8 +51,14 @@ type Options struct {
 	Signatures bool
 	// Exclude lists paths (as given or absolute) never published, e.g. the output file.
 	Exclude []string
+	// MMTimestamps records each file's mtime as its MirrorManager mm0:timestamp
+	// (wanted for FormatMirrorManager output; off, v4 output has no mm0 elements).
+	MMTimestamps bool
 	// Concurrency caps the files hashed at once; 0 = GOMAXPROCS.
 	Concurrency int
+	// Start, if set, is called once the inputs are known, before hashing, with
+	// their count and total size (for a progress bar fed by Hasher.Progress).
+	Start func(files int, bytes int64)
 }
 
 // Result is what Generate built.
@@ -159,6 +165,15 @@ func Generate(ctx context.Context, paths []string, opts Options) (*Result, error
 	if err := checkNames(inputs); err != nil {
 		return nil, err
 	}
+	if opts.Start != nil {
+		var total int64
+		for _, in := range inputs {
+			if st, err := in.root.Stat(filepath.FromSlash(in.open)); err == nil {
+				total += st.Size()
+			}
+		}
+		opts.Start(len(inputs), total)
+	}
 
 	// Hash concurrently; each file is one read pass.
 	files := make([]*metalink.File, len(inputs))
@@ -259,8 +274,10 @@ func describe(f *metalink.File, in input, opts *Options) error {
 	f.Identity, f.Version, f.Description, f.Copyright = opts.Identity, opts.Version, opts.Description, opts.Copyright
 	f.Languages = slices.Clone(opts.Languages)
 	f.OSes = slices.Clone(opts.OSes)
-	if st, err := in.root.Stat(filepath.FromSlash(in.open)); err == nil {
-		f.MMTimestamp = st.ModTime().Unix()
+	if opts.MMTimestamps {
+		if st, err := in.root.Stat(filepath.FromSlash(in.open)); err == nil {
+			f.MMTimestamp = st.ModTime().Unix()
+		}
 	}
 	if opts.Signatures {
 		sig, err := readSignature(in)
