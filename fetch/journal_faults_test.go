@@ -90,4 +90,3 @@ func (d journalDevFullFS) OpenFile(name string, flag int, perm os.FileMode) (jou
 	}
 	return d.journalFS.OpenFile(name, flag, perm)
 }
-
