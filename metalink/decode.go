@@ -331,8 +331,8 @@ func (d *decoder) eofIsSyntax(err error) error {
 // text returns the character data of the element whose start was just read,
 // trimmed of surrounding white space. Child elements are skipped.
 func (d *decoder) text(name string, limit int) (string, error) {
-	var b []byte
-	var first []byte // avoid a copy for the common single-token case
+	var s string // the common case: one CharData token
+	var b []byte // several tokens (comments or CDATA in between)
 	n := 0
 	for {
 		t, err := d.token()
@@ -345,12 +345,12 @@ func (d *decoder) text(name string, limit int) (string, error) {
 			if n > limit && len(bytes.TrimSpace(tt)) > 0 {
 				return "", d.fail(ErrTooLarge, name, "value of %d bytes (limit %d)", n, limit)
 			}
-			if first == nil && b == nil {
-				first = tt.Copy()
-			} else {
-				if b == nil {
-					b = append(b, first...)
-				}
+			switch {
+			case n == len(tt):
+				s = string(tt)
+			case b == nil:
+				b = append(append(make([]byte, 0, n), s...), tt...)
+			default:
 				b = append(b, tt...)
 			}
 		case xml.StartElement:
@@ -358,10 +358,10 @@ func (d *decoder) text(name string, limit int) (string, error) {
 				return "", err
 			}
 		case xml.EndElement:
-			if b == nil {
-				b = first
+			if b != nil {
+				s = string(b)
 			}
-			return string(bytes.TrimSpace(b)), nil
+			return strings.TrimSpace(s), nil
 		}
 	}
 }
@@ -537,10 +537,11 @@ func (d *decoder) rootV4() error {
 }
 
 func (d *decoder) origin(se xml.StartElement) error {
+	dynamic := false
 	if v, ok := attr(se, "", "dynamic"); ok {
 		switch strings.TrimSpace(v) {
 		case "true", "1":
-			d.m.Dynamic = true
+			dynamic = true
 		case "false", "0":
 		default:
 			d.warn("origin@dynamic %q is not a boolean: ignored", v)
@@ -550,10 +551,20 @@ func (d *decoder) origin(se xml.StartElement) error {
 	if err != nil {
 		return err
 	}
+	// dynamic only means something together with a usable origin URL.
 	if u, ok := d.resolve(s, func(f string, a ...any) { d.warn("origin: "+f, a...) }); ok {
-		d.m.Origin = u
+		d.m.Origin, d.m.Dynamic = u, dynamic
 	}
 	return nil
+}
+
+// usableDate rejects years XML Schema cannot write (xsd:dateTime has no year 0).
+func (d *decoder) usableDate(t time.Time, where, s string) time.Time {
+	if t.Year() < 1 || t.Year() > 9999 {
+		d.warn("%s %q is out of range: ignored", where, s)
+		return time.Time{}
+	}
+	return t
 }
 
 func (d *decoder) dateV4(s, where string) time.Time {
@@ -561,11 +572,11 @@ func (d *decoder) dateV4(s, where string) time.Time {
 		return time.Time{}
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC()
+		return d.usableDate(t.UTC(), "<"+where+">", s)
 	}
 	if t, err := time.Parse("2006-01-02T15:04:05.999999999", s); err == nil {
 		d.warn("<%s> %q has no time zone: taken as UTC", where, s)
-		return t
+		return d.usableDate(t, "<"+where+">", s)
 	}
 	d.warn("<%s> %q is not an RFC 3339 date: ignored", where, s)
 	return time.Time{}
@@ -581,7 +592,8 @@ func (d *decoder) dateV3(s, where string) time.Time {
 	}
 	for _, l := range v3DateLayouts {
 		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC()
+			// v3 dates have whole seconds; truncating keeps v3 round trips exact.
+			return d.usableDate(t.UTC().Truncate(time.Second), where, s)
 		}
 	}
 	d.warn("%s %q is not an RFC 822 date: ignored", where, s)
