@@ -104,7 +104,9 @@ func TestB3BadMirrorBesideGood(t *testing.T) {
 				if r.BadPieces == 0 || rep.Files[0].BadPieces == 0 {
 					t.Errorf("no bad piece detected (mirror %+v)", r)
 				}
-				if r.BadPieces > 2 {
+				// Quarantine comes after 2; the other 3 connections may each finish the
+				// (bad) piece they were receiving.
+				if r.BadPieces > 2+3 {
 					t.Errorf("%d bad pieces taken from the mirror, quarantine is after 2", r.BadPieces)
 				}
 			}}},

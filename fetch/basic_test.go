@@ -3,6 +3,7 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"math/rand/v2"
@@ -65,4 +66,9 @@ func TestGetPlain(t *testing.T) {
 		t.Fatalf("file differs (err %v)", err)
 	}
 	t.Logf("%+v", rep.Files[0])
+}
+
+func md5hex(b []byte) string {
+	s := md5.Sum(b)
+	return hex.EncodeToString(s[:])
 }

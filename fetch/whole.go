@@ -115,6 +115,9 @@ func (w *wholeHasher) check() (string, error) {
 	if w.err != nil {
 		return "", w.err
 	}
+	if len(w.hs) == 0 {
+		return "", nil
+	}
 	if w.next != w.n {
 		return "", fmt.Errorf("internal: hashed %d of %d pieces", w.next, w.n)
 	}

@@ -1,0 +1,198 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mlinkdev/mlink/internal/mirrortest"
+	"github.com/mlinkdev/mlink/metalink"
+)
+
+func TestHashPolicy(t *testing.T) {
+	data, f := testFile(t, "f.bin", 64<<10, tPlen, 20)
+	m := mirrortest.Start(t, data)
+	noHash := f
+	noHash.Hashes, noHash.Pieces = nil, nil
+	if _, err := runGet(t, noHash, fastOpts(t.TempDir()), m.URL()); !errors.Is(err, ErrNoHash) {
+		t.Errorf("no hash: %v, want ErrNoHash", err)
+	}
+	unknown := noHash
+	unknown.Hashes = []metalink.Hash{{Type: "sha3-999", Value: "00"}}
+	if _, err := runGet(t, unknown, fastOpts(t.TempDir()), m.URL()); !errors.Is(err, ErrNoHash) {
+		t.Errorf("unknown hash only: %v, want ErrNoHash", err)
+	}
+	if n := m.RequestCount(); n != 0 {
+		t.Errorf("%d requests for refused files", n)
+	}
+	dir := t.TempDir()
+	o := fastOpts(dir)
+	o.InsecureNoHash = true
+	var warned bool
+	o.OnEvent = func(e Event) { warned = warned || e.Kind == EventWarning }
+	if _, err := runGet(t, noHash, o, m.URL()); err != nil || !warned {
+		t.Errorf("InsecureNoHash: err %v, warned %v", err, warned)
+	}
+	assertFile(t, dir, "f.bin", data)
+
+	weak := noHash
+	weak.Hashes = []metalink.Hash{{Type: "md5", Value: md5hex(data)}}
+	o = fastOpts(t.TempDir())
+	o.RequireStrongHash = true
+	if _, err := runGet(t, weak, o, m.URL()); !errors.Is(err, ErrWeakHash) {
+		t.Errorf("md5 only with RequireStrongHash: %v, want ErrWeakHash", err)
+	}
+	dir = t.TempDir()
+	o = fastOpts(dir)
+	warned = false
+	o.OnEvent = func(e Event) { warned = warned || e.Kind == EventWarning }
+	if _, err := runGet(t, weak, o, m.URL()); err != nil || !warned {
+		t.Errorf("md5 only: err %v, warned %v", err, warned)
+	}
+	assertFile(t, dir, "f.bin", data)
+}
+
+// Without piece hashes a corrupting mirror can only be caught by the whole-file hash:
+// the part file is discarded and ErrVerify returned; nothing gets the final name.
+func TestNoPieceHashesCorruptMirror(t *testing.T) {
+	data, f := testFile(t, "f.bin", tSize, 0, 21)
+	good := mirrortest.Start(t, data)
+	bad := mirrortest.Start(t, data, mirrortest.CorruptFraction(tPlen, 0.5, 2))
+	dir := t.TempDir()
+	_, err := runGet(t, f, fastOpts(dir), bad.URL(), good.URL())
+	if !errors.Is(err, ErrVerify) {
+		t.Fatalf("Get = %v, want ErrVerify", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
+	}
+	// From good mirrors only it works, in parallel.
+	good2 := mirrortest.Start(t, data)
+	rep, err := runGet(t, f, fastOpts(dir), good.URL(), good2.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	if good2.BytesServed() == 0 || good.BytesServed() == 0 {
+		t.Errorf("not parallel: %+v", rep.Files[0].Mirrors)
+	}
+}
+
+// A straggler next to fast mirrors: the end-game races its pieces, so the download
+// completes with the straggler delivering little (no timing asserted here; bench/peers.sh
+// measures it).
+func TestEndGameStraggler(t *testing.T) {
+	data, f := testFile(t, "f.bin", 512<<10, tPlen, 22)
+	slow := mirrortest.Start(t, data, mirrortest.Throttle(8<<10))
+	fast1 := mirrortest.Start(t, data)
+	fast2 := mirrortest.Start(t, data)
+	dir := t.TempDir()
+	o := fastOpts(dir)
+	o.LowSpeedTime = 10 * time.Second // the straggler is slow but steady: never cut by the watchdog
+	rep, err := runGet(t, f, o, slow.URL(), fast1.URL(), fast2.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	r := mirrorReport(t, rep, slow.URL())
+	if r.Good > 4*tPlen {
+		t.Errorf("straggler delivered %d bytes; the fast mirrors should have raced it", r.Good)
+	}
+}
+
+func TestMultiFileSelect(t *testing.T) {
+	d1, f1 := testFile(t, "dir/one.iso", 100<<10, tPlen, 23)
+	d2, f2 := testFile(t, "two.txt", 50<<10, tPlen, 24)
+	m := mirrortest.Start(t, d1, mirrortest.Path("/dir/one.iso"), mirrortest.File("/two.txt", d2))
+	f1.URLs = []metalink.URL{{URL: m.FileURL("/dir/one.iso")}}
+	f2.URLs = []metalink.URL{{URL: m.FileURL("/two.txt")}}
+	ml := &metalink.Metalink{Files: []metalink.File{f1, f2}}
+
+	dir := t.TempDir()
+	rep, err := Get(context.Background(), ml, Options{Dir: dir, Select: []string{"*.iso"}})
+	if err != nil || len(rep.Files) != 1 {
+		t.Fatalf("select: %v, %d files", err, len(rep.Files))
+	}
+	assertFile(t, dir, "dir/one.iso", d1)
+	if _, err := os.Stat(filepath.Join(dir, "two.txt")); err == nil {
+		t.Error("unselected file downloaded")
+	}
+	rep, err = Get(context.Background(), ml, Options{Dir: dir})
+	if err != nil || len(rep.Files) != 2 || rep.Files[0].State != "already-complete" || rep.Files[1].State != "done" {
+		t.Fatalf("all files: %v, %+v", err, rep.Files)
+	}
+	assertFile(t, dir, "two.txt", d2)
+	if _, err := Get(context.Background(), ml, Options{Dir: dir, Select: []string{"*.none"}}); !errors.Is(err, ErrNoFiles) {
+		t.Errorf("select matching nothing: %v", err)
+	}
+	if _, err := Get(context.Background(), ml, Options{Dir: dir, Output: "x"}); !errors.Is(err, ErrUsage) {
+		t.Errorf("Output with two files: %v", err)
+	}
+}
+
+func TestLocationAndMaxMirrors(t *testing.T) {
+	data, f := testFile(t, "f.bin", 128<<10, tPlen, 25)
+	far := mirrortest.Start(t, data)
+	near := mirrortest.Start(t, data)
+	f.URLs = []metalink.URL{{URL: far.URL(), Priority: 1, Location: "us"}, {URL: near.URL(), Priority: 2, Location: "de"}}
+	dir := t.TempDir()
+	_, err := Get(context.Background(), &metalink.Metalink{Files: []metalink.File{f}}, Options{Dir: dir, Location: []string{"de"}, MaxMirrors: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	if far.RequestCount() != 0 || near.RequestCount() == 0 {
+		t.Errorf("requests: far %d, near %d; want only the --location mirror", far.RequestCount(), near.RequestCount())
+	}
+}
+
+func TestIgnoredSchemesAndEvents(t *testing.T) {
+	data, f := testFile(t, "f.bin", 128<<10, tPlen, 26)
+	m := mirrortest.Start(t, data, mirrortest.CorruptFraction(tPlen, 1, 1))
+	good := mirrortest.Start(t, data)
+	f.URLs = []metalink.URL{{URL: "ftp://127.0.0.1/f.bin"}, {URL: "file:///etc/passwd"}, {URL: m.URL(), Priority: 1}, {URL: good.URL(), Priority: 2}}
+	var mu sync.Mutex
+	kinds := map[EventKind]int{}
+	dir := t.TempDir()
+	o := fastOpts(dir)
+	o.OnEvent = func(e Event) { mu.Lock(); kinds[e.Kind]++; mu.Unlock() }
+	rep, err := Get(context.Background(), &metalink.Metalink{Files: []metalink.File{f}}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	if len(rep.Files[0].Mirrors) != 2 {
+		t.Errorf("mirrors used: %+v", rep.Files[0].Mirrors)
+	}
+	if kinds[EventWarning] != 2 || kinds[EventFileStart] != 1 || kinds[EventFileDone] != 1 || kinds[EventPieceDone] != 8 || kinds[EventPieceBad] == 0 {
+		t.Errorf("events: %v", kinds)
+	}
+}
+
+func TestCancelKeepsPart(t *testing.T) {
+	data, f := testFile(t, "f.bin", 256<<10, tPlen, 27)
+	m := mirrortest.Start(t, data, mirrortest.Throttle(64<<10))
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	o := fastOpts(dir)
+	o.OnEvent = func(e Event) {
+		if e.Kind == EventPieceDone {
+			cancel()
+		}
+	}
+	f.URLs = []metalink.URL{{URL: m.URL()}}
+	_, err := Get(ctx, &metalink.Metalink{Files: []metalink.File{f}}, o)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get = %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "f.bin")); err == nil {
+		t.Error("final file exists after cancellation")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "f.bin.part")); err != nil {
+		t.Errorf("part file not kept for resume: %v", err)
+	}
+}
