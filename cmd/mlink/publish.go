@@ -369,6 +369,8 @@ func publishPreflight(path string, force bool) error {
 		return err
 	case fi.IsDir():
 		return fmt.Errorf("output %s is a directory", path)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("output %s exists and is not a regular file (%s); not replacing it even with --force", path, fi.Mode().Type())
 	case !force:
 		return fmt.Errorf("output %s already exists (use --force to replace it)", path)
 	}
@@ -406,6 +408,9 @@ func publishWriteFile(path string, data []byte, force bool) (err error) {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if force {
+		if err = publishPreflight(path, true); err != nil {
+			return err
+		}
 		if err = os.Rename(tmpName, path); err != nil {
 			return fmt.Errorf("write %s: %w", path, err)
 		}

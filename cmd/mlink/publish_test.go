@@ -294,6 +294,7 @@ func TestPublishBadInput(t *testing.T) {
 		{"json to stdout", "", []string{"--json", dir}, exitUsage, "--json"},
 		{"dynamic without origin", "", []string{"--dynamic", dir}, exitUsage, "--origin"},
 		{"bad signature mode", "", []string{"--signature", "maybe", dir}, exitUsage, "signature"},
+		{"output is a device", "", []string{"--force", "-o", "/dev/null", dir}, exitError, "not a regular file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.mirrors != "" {
