@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mlinkdev/mlink/metalink"
 	"github.com/mlinkdev/mlink/verify"
@@ -117,7 +118,12 @@ func runVerify(e *env, src, path string, jsonOut bool) error {
 		if root != nil {
 			fr.Path = joinDisplay(dir, f.Name)
 		}
-		res, err := verifyOne(ctx, root, path, f)
+		var prog *verifyProgress
+		if isTerminal(e.stderr) {
+			prog = &verifyProgress{w: e.stderr, name: fr.Path, total: f.Size}
+		}
+		res, err := verifyOne(ctx, root, path, f, prog)
+		prog.end()
 		switch {
 		case err == nil:
 			fr.Result = res
@@ -182,7 +188,7 @@ func runVerify(e *env, src, path string, jsonOut bool) error {
 
 // verifyOne opens and judges one file: through root when the name comes from the
 // metalink, or at path when the user named the file.
-func verifyOne(ctx context.Context, root *os.Root, path string, f *metalink.File) (*verify.Result, error) {
+func verifyOne(ctx context.Context, root *os.Root, path string, f *metalink.File, prog *verifyProgress) (*verify.Result, error) {
 	var fh *os.File
 	var err error
 	if root != nil {
@@ -201,7 +207,14 @@ func verifyOne(ctx context.Context, root *os.Root, path string, f *metalink.File
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file (%v)", fh.Name(), fi.Mode().Type())
 	}
-	res, err := verify.File(ctx, fh, fi.Size(), f, verify.Options{})
+	var opts verify.Options
+	if prog != nil {
+		if prog.total < 0 {
+			prog.total = fi.Size()
+		}
+		opts.Progress = prog.add
+	}
+	res, err := verify.File(ctx, fh, fi.Size(), f, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -303,4 +316,42 @@ func weakOnly(r *verify.Result) bool {
 		}
 	}
 	return true
+}
+
+// verifyProgress draws one self-erasing status line on a terminal while a file is hashed.
+// verify.File calls add from one goroutine at a time.
+type verifyProgress struct {
+	w       io.Writer
+	name    string
+	total   int64
+	done    int64
+	start   time.Time
+	last    time.Time
+	printed bool
+}
+
+func (p *verifyProgress) add(n int64) {
+	now := time.Now()
+	if p.start.IsZero() {
+		p.start, p.last = now, now
+	}
+	p.done += n
+	if now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	pct := 100.0
+	if p.total > 0 {
+		pct = 100 * float64(p.done) / float64(p.total)
+	}
+	rate := float64(p.done) / max(now.Sub(p.start).Seconds(), 1e-3)
+	fmt.Fprintf(p.w, "\r\x1b[Kverifying %s: %3.0f%%  %s/s", p.name, pct, humanBytes(rate))
+	p.printed = true
+}
+
+// end erases the status line; it is safe on a nil receiver.
+func (p *verifyProgress) end() {
+	if p != nil && p.printed {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
 }
