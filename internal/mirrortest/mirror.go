@@ -27,6 +27,7 @@ type Mirror struct {
 	ln       net.Listener
 	base     string // scheme://host:port
 	certPool *x509.CertPool
+	cert     *x509.Certificate
 	limiter  *rate.Limiter // shared throttle, nil when off
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -126,7 +127,7 @@ func NewReaderAt(r io.ReaderAt, size int64, opts ...Option) *Mirror {
 			ln.Close()
 			panic(fmt.Sprintf("mirrortest: certificate: %v", err))
 		}
-		m.certPool = pool
+		m.certPool, m.cert = pool, cert.Leaf
 		m.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
 		ln = tls.NewListener(ln, m.srv.TLSConfig)
 		scheme = "https"
@@ -158,6 +159,10 @@ func (m *Mirror) Addr() string { return m.ln.Addr().String() }
 
 // CertPool holds the mirror's certificate (TLS mirrors), nil otherwise.
 func (m *Mirror) CertPool() *x509.CertPool { return m.certPool }
+
+// Certificate is the mirror's self-signed certificate (TLS mirrors), nil otherwise; add
+// it to a pool shared by several TLS mirrors.
+func (m *Mirror) Certificate() *x509.Certificate { return m.cert }
 
 // Client returns a new client for this mirror: it trusts the mirror's certificate
 // (TLS) and sends Accept-Encoding itself (no transparent gzip). Callers should
