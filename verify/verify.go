@@ -154,7 +154,7 @@ func File(ctx context.Context, r io.ReaderAt, size int64, f *metalink.File, opts
 	var good []bool
 	if pieces != nil {
 		n := pieces.Count(want)
-		if int64(len(pieces.Hashes)) != n {
+		if pieces.Length <= 0 || int64(len(pieces.Hashes)) != n {
 			return nil, fmt.Errorf("verify %q: %d piece hashes for %d pieces of %d bytes: %w",
 				f.Name, len(pieces.Hashes), n, pieces.Length, ErrBadPieces)
 		}
@@ -217,7 +217,7 @@ func File(ctx context.Context, r io.ReaderAt, size int64, f *metalink.File, opts
 // one buffer of at most one chunk (pieces longer than that are streamed).
 func Pieces(ctx context.Context, r io.ReaderAt, size int64, p *metalink.Pieces, want []bool, opts Options) ([]bool, error) {
 	n := p.Count(size)
-	if int64(len(p.Hashes)) != n {
+	if p.Length <= 0 || int64(len(p.Hashes)) != n {
 		return nil, fmt.Errorf("verify pieces: %d piece hashes for %d pieces: %w", len(p.Hashes), n, ErrBadPieces)
 	}
 	if want != nil && int64(len(want)) != n {

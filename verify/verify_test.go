@@ -253,6 +253,11 @@ func TestFileErrors(t *testing.T) {
 	if _, err := File(context.Background(), bytes.NewReader(data), 1000, f, Options{}); !errors.Is(err, ErrBadPieces) {
 		t.Errorf("short piece list: err = %v, want ErrBadPieces", err)
 	}
+	f = entry(data, 100)
+	f.Pieces[0].Length, f.Pieces[0].Hashes = 0, nil
+	if _, err := File(context.Background(), bytes.NewReader(data), 1000, f, Options{}); !errors.Is(err, ErrBadPieces) {
+		t.Errorf("zero piece length: err = %v, want ErrBadPieces", err)
+	}
 	boom := errors.New("disk on fire")
 	f = entry(data, 100)
 	if _, err := File(context.Background(), failingReader{bytes.NewReader(data), 500, boom}, 1000, f, Options{}); !errors.Is(err, boom) {
