@@ -21,7 +21,9 @@ type Options struct {
 	PieceHash string
 	// PieceLength is the piece length in bytes; required (> 0) when PieceHash is set.
 	PieceLength int64
-	// Workers caps the goroutines hashing pieces; 0 means runtime.GOMAXPROCS(0).
+	// Workers is the number of goroutines hashing pieces; 0 means
+	// max(1, GOMAXPROCS - len(Hashes)), so that the whole-file hashers, which
+	// cannot be split, each keep a core.
 	Workers int
 	// Progress, if set, is called from the reading goroutine with the number of
 	// bytes just read (a delta, not a total).
@@ -113,7 +115,7 @@ func Sum(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Result, 
 	}
 	workers := opt.Workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = max(1, runtime.GOMAXPROCS(0)-len(opt.Hashes))
 	}
 	if pieced && int64(workers) > int64(len(res.Pieces)) {
 		workers = max(1, len(res.Pieces))
