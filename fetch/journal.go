@@ -36,6 +36,28 @@ package fetch
 // discarded. Every length is checked against a cap and against the bytes remaining
 // before anything is allocated, so a hostile or damaged journal costs at most
 // journalMaxSize bytes of memory and is reported, never trusted.
+//
+// # How the engine uses it
+//
+//  1. Before any network traffic: journalLock(root, name); a journalErrLocked error means
+//     another mlink is writing this output: fail fast. Release it when the run ends
+//     (release removes NAME.part.lock; a lock left by a killed process never blocks).
+//  2. id := journalIdentityOf(f, chunkLen); st, err := journalLoad(journalRootFS{root}, name, id).
+//     Loaded: re-verify only what it claims, verify.Pieces(ctx, part, f.Size, pieces,
+//     st.done, ...), and start from that. Discarded (any *journalDiscardError other than
+//     journalMissing, or journalMissing while NAME.part exists): hash-scan the part file,
+//     verify.Pieces(..., nil, ...), keep the good pieces. Missing and no part file: fresh.
+//     Without piece hashes (id.PieceType == "") claims cannot be re-verified: use them,
+//     and if the whole-file hash then fails, start over.
+//  3. j := newJournal(fsys, name, id, good, st.validators); s := journalStartSink(j, part,
+//     time.Second, stopWithDiskError). Call s.pieceWritten(i) after piece i's hash verified
+//     AND its WriteAt returned, never before.
+//  4. Mirrors: send If-Range from j.validator(url) (a strong ETag, else Last-Modified);
+//     record a mirror's ETag/Last-Modified with j.setValidator on its first 206. A 200 to
+//     an If-Range request, or validators that changed, mean the mirror's file changed: drop it.
+//  5. Stop on interruption: s.close() (commits the queue), keep NAME.part and the journal.
+//     Disk error: s.close() returns it; keep both (the journal claims only fsynced pieces).
+//     Success: s.close(), whole-file verification, rename to the final name, j.remove().
 
 import (
 	"bytes"
