@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mlinkdev/mlink/metalink"
+	"github.com/mlinkdev/mlink/publish"
+)
+
+func init() { register(newMirrorsCmd) }
+
+func newMirrorsCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "mirrors",
+		Short: "Operators' tools for the mirrors of a metalink",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newMirrorsCheckCmd(e))
+	return cmd
+}
+
+type mirrorsCheckFlags struct {
+	sample      int
+	jsonOut     bool
+	prune       bool
+	output      string
+	concurrency int
+	perHost     int
+	timeout     time.Duration
+	seed        uint64
+}
+
+func newMirrorsCheckCmd(e *env) *cobra.Command {
+	var fl mirrorsCheckFlags
+	cmd := &cobra.Command{
+		Use:   "check METALINK",
+		Short: "Check every mirror of a metalink: reachable, TLS, size, Range, sampled pieces",
+		Long: `Check every http/https mirror of every file of a metalink (a local file or an
+http(s) URL):
+
+  - reachable, with a valid TLS certificate (https), without redirects to another
+    scheme or from https to http;
+  - the right size (the Content-Range total, or Content-Length of a 200);
+  - Range honoured: a 206 with exactly the Content-Range asked for, identity encoding;
+  - N randomly chosen pieces (--sample, default 3) fetched by Range match their piece
+    hashes (a small file without piece hashes is fetched whole and checked against its
+    strongest hash).
+
+Each mirror gets a verdict:
+  ok        everything above holds
+  stale     another version of the file: another size, or every sampled piece differs
+  corrupt   some sampled pieces differ, or the body is gzip-encoded
+  no-range  Range not honoured (200, wrong or missing Content-Range, wrong length)
+  down      unreachable, TLS error, timeout, redirect refused, or an HTTP error status
+  skipped   not an http/https URL (not checked, not a failure)
+
+At most --concurrency mirrors are checked at once and at most --per-host requests are
+in flight to one host. Credentials in mirror URLs are never sent.
+
+--prune -o FILE writes the metalink without the failing mirrors (through a temporary
+file and a rename, so FILE is never half-written); it refuses when a file would be
+left without any mirror.
+
+Exit status: 0 when every mirror is ok; 3 when a mirror serves wrong bytes (stale or
+corrupt); 1 when a mirror is down or does not honour Range, or on an error; 2 on a
+usage error. With --prune the exit status still reports the failures.`,
+		Example: `  mlink mirrors check release.meta4
+  mlink mirrors check https://example.org/f.iso.meta4 --sample 10
+  mlink mirrors check release.meta4 --json > report.json
+  mlink mirrors check release.meta4 --prune -o release.pruned.meta4`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if fl.prune && fl.output == "" {
+				return usageError("--prune needs -o FILE (the pruned metalink's path)")
+			}
+			if !fl.prune && fl.output != "" {
+				return usageError("-o is only used with --prune")
+			}
+			if fl.sample < 0 {
+				return usageError("--sample must be 0 or more, not %d", fl.sample)
+			}
+			return runMirrorsCheck(e, args[0], fl)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&fl.sample, "sample", 3, "pieces fetched and verified per mirror (0: probe only)")
+	f.BoolVar(&fl.jsonOut, "json", false, "print the report as JSON on standard output")
+	f.BoolVar(&fl.prune, "prune", false, "write the metalink without the failing mirrors (needs -o)")
+	f.StringVarP(&fl.output, "output", "o", "", "where --prune writes the pruned metalink")
+	f.IntVar(&fl.concurrency, "concurrency", 8, "mirrors checked at once")
+	f.IntVar(&fl.perHost, "per-host", 2, "requests in flight to one host at most")
+	f.DurationVar(&fl.timeout, "timeout", 60*time.Second, "limit for each request")
+	f.Uint64Var(&fl.seed, "seed", 0, "seed for choosing the sampled pieces (0: random)")
+	return cmd
+}
+
+type mirrorsReport struct {
+	Metalink string                `json:"metalink"`
+	Failed   int                   `json:"failed"`
+	Mirrors  []publish.MirrorCheck `json:"mirrors"`
+	Refused  []string              `json:"refused,omitempty"`
+	Pruned   string                `json:"pruned,omitempty"`
+}
+
+func runMirrorsCheck(e *env, src string, fl mirrorsCheckFlags) error {
+	ctx := e.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if !strings.Contains(src, "://") {
+		if fi, err := os.Stat(src); err == nil && fi.IsDir() {
+			return withCode(exitError, fmt.Errorf("%s is a directory: give the path of a .meta4 or .metalink file inside it", src))
+		}
+	}
+	m, err := loadMetalink(ctx, src)
+	if err != nil {
+		return withCode(exitError, fmt.Errorf("%s: %w", redactSource(src), err))
+	}
+	samples := fl.sample
+	if samples == 0 {
+		samples = -1
+	}
+	client := publish.NewCheckClient()
+	defer client.CloseIdleConnections()
+	rep, err := publish.CheckMirrors(ctx, m, publish.CheckOptions{Client: client, Samples: samples,
+		Concurrency: fl.concurrency, PerHost: fl.perHost, Timeout: fl.timeout, Seed: fl.seed})
+	if err != nil {
+		return err
+	}
+	out := mirrorsReport{Metalink: redactSource(src), Failed: rep.Failed(), Mirrors: rep.Mirrors}
+	for _, fe := range m.Refused {
+		out.Refused = append(out.Refused, fe.Error())
+		fmt.Fprintln(e.stderr, "mlink: warning: entry refused, not checked:", fe)
+	}
+
+	var pruneErr error
+	if fl.prune {
+		if pruneErr = writePruned(fl.output, rep.Prune(m), m.Format); pruneErr == nil {
+			out.Pruned = fl.output
+		}
+	}
+	if fl.jsonOut {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		printMirrorsTable(e.stdout, rep)
+		if out.Pruned != "" {
+			fmt.Fprintf(e.stdout, "wrote %s without the %d failing mirror(s)\n", out.Pruned, out.Failed)
+		}
+	}
+	if pruneErr != nil {
+		return withCode(exitError, pruneErr)
+	}
+	if out.Failed == 0 {
+		return nil
+	}
+	code := exitError
+	for _, c := range rep.Mirrors {
+		if c.Verdict == publish.VerdictStale || c.Verdict == publish.VerdictCorrupt {
+			code = exitVerify
+		}
+	}
+	return withCode(code, fmt.Errorf("%d of %d mirrors failed the check", out.Failed, len(rep.Mirrors)))
+}
+
+// printMirrorsTable prints one line per mirror and a summary.
+func printMirrorsTable(w io.Writer, rep *publish.CheckReport) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FILE\tMIRROR\tVERDICT\tHTTP\tTLS\tLATENCY\tSPEED\tPIECES\tNOTE")
+	counts := map[publish.Verdict]int{}
+	for _, c := range rep.Mirrors {
+		counts[c.Verdict]++
+		status, tls, lat, speed, pieces := "-", "-", "-", "-", "-"
+		if c.Status != 0 {
+			status = fmt.Sprint(c.Status)
+		}
+		if c.TLS != "" {
+			tls = c.TLS
+		}
+		if c.Latency > 0 {
+			lat = c.Latency.Round(time.Millisecond).String()
+			if c.Latency < time.Millisecond {
+				lat = "<1ms"
+			}
+		}
+		if c.Throughput > 0 {
+			speed = humanBytes(c.Throughput) + "/s"
+		}
+		if len(c.Sampled) > 0 {
+			pieces = fmt.Sprintf("%d/%d", len(c.Sampled)-len(c.Bad), len(c.Sampled))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.File, c.URL, c.Verdict, status, tls, lat, speed, pieces,
+			oneLine(c.Reason))
+	}
+	tw.Flush()
+	var parts []string
+	for _, v := range []publish.Verdict{publish.VerdictOK, publish.VerdictStale, publish.VerdictCorrupt,
+		publish.VerdictNoRange, publish.VerdictDown, publish.VerdictSkipped} {
+		if counts[v] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[v], v))
+		}
+	}
+	fmt.Fprintf(w, "%d mirrors: %s\n", len(rep.Mirrors), strings.Join(parts, ", "))
+}
+
+// oneLine keeps a reason on one table line, at a readable length.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 100 {
+		s = s[:100] + "..."
+	}
+	return s
+}
+
+// writePruned encodes m and writes it to path through a temporary file in the same
+// directory, fsynced, then renamed over path. On error path is untouched.
+func writePruned(path string, m *metalink.Metalink, f metalink.Format) (err error) {
+	for _, file := range m.Files {
+		if len(file.URLs) == 0 {
+			return fmt.Errorf("--prune: every mirror of %q failed; not writing %s", file.Name, path)
+		}
+	}
+	if f == "" {
+		f = metalink.FormatV4
+	}
+	var buf bytes.Buffer
+	if err := metalink.Encode(&buf, m, f); err != nil {
+		return fmt.Errorf("--prune: encode: %w", err)
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(buf.Bytes()); err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
