@@ -142,3 +142,24 @@ func TestJournalSaveDiskFull(t *testing.T) {
 		t.Errorf("previous journal: %+v %v", st, err)
 	}
 }
+
+// TestJournalLockReadOnlyDir: taking the lock is the first thing a download does, so a
+// read-only target directory is reported before any network traffic (issue 7 item 3).
+func TestJournalLockReadOnlyDir(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root: permission bits do not stop root from creating files")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if _, err := journalLock(root, "x.iso"); !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "x.iso.part.lock") {
+		t.Fatalf("lock in a read-only directory: %v, want a permission error naming the lock file", err)
+	}
+}

@@ -251,3 +251,27 @@ func TestVerifyErrors(t *testing.T) {
 		t.Errorf("no supported hash: exit %d\n%s", code, out)
 	}
 }
+
+// TestVerifyRefusedEntry: an entry the metalink check refuses (unsafe name) is reported
+// and fails the run, while the acceptable entries are still verified.
+func TestVerifyRefusedEntry(t *testing.T) {
+	dir := t.TempDir()
+	data := verifyTestData(100, 9)
+	sum := sha256.Sum256(data)
+	doc := `<?xml version="1.0" encoding="UTF-8"?>
+<metalink xmlns="urn:ietf:params:xml:ns:metalink">
+  <file name="../evil"><size>100</size><hash type="sha-256">` + hex.EncodeToString(sum[:]) + `</hash><url>https://m.example/evil</url></file>
+  <file name="ok.bin"><size>100</size><hash type="sha-256">` + hex.EncodeToString(sum[:]) + `</hash><url>https://m.example/ok.bin</url></file>
+</metalink>`
+	ml := filepath.Join(t.TempDir(), "r.meta4")
+	os.WriteFile(ml, []byte(doc), 0o644)
+	os.WriteFile(filepath.Join(dir, "ok.bin"), data, 0o644)
+	out, _, code := runCLI(t, "verify", "--json", ml, dir)
+	rep := decodeVerifyJSON(t, out)
+	if code != exitVerify || rep.Good || len(rep.Refused) != 1 || !strings.Contains(rep.Refused[0], "../evil") {
+		t.Fatalf("exit %d, report %+v", code, rep)
+	}
+	if len(rep.Files) != 1 || rep.Files[0].Status != "good" {
+		t.Errorf("accepted entry: %+v", rep.Files)
+	}
+}
