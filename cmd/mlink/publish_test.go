@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -463,4 +464,70 @@ func TestPublishAria2cDownloadsFromTwoMirrors(t *testing.T) {
 			t.Errorf("%s: downloaded sha-256 %s, want %s", name, publishSHA(got), publishSHA(data))
 		}
 	}
+}
+
+// TestPublishUnreadableFile runs mlink publish on a file it may not read. Root
+// reads everything, so as root the command runs in a child process as nobody.
+func TestPublishUnreadableFile(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "tree")
+	os.Mkdir(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "ok.bin"), []byte("fine"), 0o644)
+	secret := filepath.Join(dir, "secret.bin")
+	os.WriteFile(secret, []byte("hidden"), 0o000)
+	out := filepath.Join(base, "out.meta4")
+	args := []string{"publish", "--no-cache", "-o", out, dir}
+	var code int
+	var stderr string
+	if os.Geteuid() != 0 {
+		_, stderr, code = runCLI(t, args...)
+	} else {
+		// Copy the test binary where nobody can execute it, and run it as nobody.
+		exe, err := os.Executable()
+		if err != nil {
+			t.Skipf("cannot find the test binary to rerun as nobody: %v", err)
+		}
+		bin := filepath.Join(base, "mlink.test")
+		data, err := os.ReadFile(exe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{filepath.Dir(base), base} {
+			os.Chmod(d, 0o777)
+		}
+		cmd := exec.Command(bin, "-test.run=^TestPublishChildProcess$")
+		cmd.Env = append(os.Environ(), "MLINK_PUBLISH_CHILD="+strings.Join(args, "\n"))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		err = cmd.Run()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			code = 0
+		case errors.As(err, &ee):
+			code = ee.ExitCode()
+		default:
+			t.Skipf("cannot run a child process as nobody: %v", err)
+		}
+		stderr = errb.String()
+	}
+	if code != exitError || !strings.Contains(stderr, "secret.bin") || !strings.Contains(stderr, "permission denied") {
+		t.Fatalf("unreadable file: exit %d, stderr %q; want exit 1 naming secret.bin and permission denied", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("output written despite the unreadable input")
+	}
+}
+
+// TestPublishChildProcess is the child half of TestPublishUnreadableFile.
+func TestPublishChildProcess(t *testing.T) {
+	args := os.Getenv("MLINK_PUBLISH_CHILD")
+	if args == "" {
+		t.Skip("helper process for TestPublishUnreadableFile; runs only as its child")
+	}
+	os.Exit(run(t.Context(), strings.Split(args, "\n"), os.Stdin, os.Stdout, os.Stderr))
 }
