@@ -21,8 +21,8 @@ import (
 
 func init() { register(newGetCmd) }
 
-// maxMetalinkBytes caps a metalink fetched over HTTP.
-const maxMetalinkBytes = 8 << 20
+// getMaxMetalinkBytes caps a metalink fetched over HTTP.
+const getMaxMetalinkBytes = 8 << 20
 
 func newGetCmd(e *env) *cobra.Command {
 	var (
@@ -59,10 +59,10 @@ No hash at all: refused unless --insecure-no-hash. Only md5/sha-1: a warning
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			var err error
-			if o.LimitRate, err = parseRate(limitRate); err != nil {
+			if o.LimitRate, err = getParseRate(limitRate); err != nil {
 				return usageError("--limit-rate: %v", err)
 			}
-			if o.MirrorLimitRate, err = parseRate(mirrorLimitRate); err != nil {
+			if o.MirrorLimitRate, err = getParseRate(mirrorLimitRate); err != nil {
 				return usageError("--mirror-limit-rate: %v", err)
 			}
 			if o.Connections < 0 || o.PerMirror < 0 || o.MaxMirrors < 0 || o.MaxBadPieces < 0 {
@@ -115,8 +115,8 @@ No hash at all: refused unless --insecure-no-hash. Only md5/sha-1: a warning
 	return c
 }
 
-// parseRate parses "500k", "20M", "1.5G" (1024-based) or plain bytes/s; "" is 0.
-func parseRate(s string) (int64, error) {
+// getParseRate parses "500k", "20M", "1.5G" (1024-based) or plain bytes/s; "" is 0.
+func getParseRate(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, nil
@@ -209,7 +209,7 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 			note(getExitCode(ctx, err), err)
 		}
 		if !quiet {
-			printSummary(e.stderr, rep)
+			getPrintSummary(e.stderr, rep)
 		}
 		res.Metalinks = append(res.Metalinks, mr)
 	}
@@ -240,7 +240,7 @@ func getExitCode(ctx context.Context, err error) int {
 	return exitError
 }
 
-func printSummary(w io.Writer, rep *fetch.Report) {
+func getPrintSummary(w io.Writer, rep *fetch.Report) {
 	if rep == nil {
 		return
 	}
@@ -289,7 +289,7 @@ func loadMetalink(ctx context.Context, src string) (*metalink.Metalink, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetching the metalink: HTTP %s", resp.Status)
 	}
-	return metalink.Decode(resp.Body, &metalink.DecodeOptions{BaseURL: resp.Request.URL.String(), MaxBytes: maxMetalinkBytes})
+	return metalink.Decode(resp.Body, &metalink.DecodeOptions{BaseURL: resp.Request.URL.String(), MaxBytes: getMaxMetalinkBytes})
 }
 
 func redactSource(src string) string {
@@ -312,11 +312,11 @@ func humanBytes(v float64) string {
 	return fmt.Sprintf("%.1f %s", v, units[i])
 }
 
-// stderrIsTerminal reports whether w is a terminal.
+// isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	return termIsTerminal(int(f.Fd()))
+	return getTermIsTerminal(int(f.Fd()))
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/mlinkdev/mlink/fetch"
 )
 
-func termIsTerminal(fd int) bool { return term.IsTerminal(fd) }
+func getTermIsTerminal(fd int) bool { return term.IsTerminal(fd) }
 
 // getUI shows fetch events: a live mpb bar on a terminal, plain lines every few
 // seconds otherwise, nothing with --quiet (warnings excepted unless quiet).
@@ -69,7 +69,7 @@ func (u *getUI) event(ev fetch.Event) {
 		if u.mode == "bar" {
 			u.p = mpb.New(mpb.WithOutput(u.w), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(100))
 			u.fileBar = u.p.AddBar(max(ev.Size, 1),
-				mpb.PrependDecorators(decor.Name(shorten(ev.File, 28), decor.WCSyncSpaceR), decor.Percentage(decor.WCSyncSpace)),
+				mpb.PrependDecorators(decor.Name(getShorten(ev.File, 28), decor.WCSyncSpaceR), decor.Percentage(decor.WCSyncSpace)),
 				mpb.AppendDecorators(decor.Any(u.totalDecor)))
 		} else if u.mode == "plain" {
 			u.printf("%s: %s, %d pieces\n", ev.File, humanBytes(float64(ev.Size)), ev.Pieces)
@@ -86,9 +86,9 @@ func (u *getUI) event(ev fetch.Event) {
 				u.mirrors[m.URL] = ml
 				u.order = append(u.order, m.URL)
 				if u.p != nil {
-					name := hostOf(m.URL)
+					name := getHostOf(m.URL)
 					ml.bar = u.p.AddBar(max(u.size, 1), mpb.BarWidth(20),
-						mpb.PrependDecorators(decor.Name("  "+shorten(name, 26), decor.WCSyncSpaceR)),
+						mpb.PrependDecorators(decor.Name("  "+getShorten(name, 26), decor.WCSyncSpaceR)),
 						mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
 							u.sm.Lock()
 							defer u.sm.Unlock()
@@ -111,7 +111,7 @@ func (u *getUI) event(ev fetch.Event) {
 			var parts []string
 			for _, k := range u.order {
 				r := u.mirrors[k].rep
-				parts = append(parts, fmt.Sprintf("%s %s/s %s", hostOf(k), humanBytes(r.Speed), r.State))
+				parts = append(parts, fmt.Sprintf("%s %s/s %s", getHostOf(k), humanBytes(r.Speed), r.State))
 			}
 			pct := 100.0
 			if u.size > 0 {
@@ -188,14 +188,14 @@ func (u *getUI) printf(format string, a ...any) {
 	fmt.Fprintf(u.w, format, a...)
 }
 
-func hostOf(raw string) string {
+func getHostOf(raw string) string {
 	if pu, err := url.Parse(raw); err == nil && pu.Host != "" {
 		return pu.Host
 	}
 	return raw
 }
 
-func shorten(s string, n int) string {
+func getShorten(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

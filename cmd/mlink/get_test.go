@@ -117,8 +117,8 @@ func TestGetCommandUsage(t *testing.T) {
 
 func TestParseRate(t *testing.T) {
 	for in, want := range map[string]int64{"": 0, "100": 100, "2k": 2048, "1.5M": 3 << 19, "1g": 1 << 30} {
-		if got, err := parseRate(in); err != nil || got != want {
-			t.Errorf("parseRate(%q) = %d, %v; want %d", in, got, err, want)
+		if got, err := getParseRate(in); err != nil || got != want {
+			t.Errorf("getParseRate(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 }
