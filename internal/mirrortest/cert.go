@@ -12,9 +12,17 @@ import (
 	"time"
 )
 
+type certKind int
+
+const (
+	certGood      certKind = iota
+	certExpired            // expired yesterday
+	certWrongHost          // valid, but only for mirror.invalid
+)
+
 // selfSigned makes a fresh ECDSA P-256 certificate for 127.0.0.1, ::1 and localhost,
-// valid from an hour ago for a day, and a pool that trusts it.
-func selfSigned() (tls.Certificate, *x509.CertPool, error) {
+// valid from an hour ago for a day (or as kind says), and a pool that trusts it.
+func selfSigned(kind certKind) (tls.Certificate, *x509.CertPool, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, nil, err
@@ -35,6 +43,12 @@ func selfSigned() (tls.Certificate, *x509.CertPool, error) {
 		IsCA:                  true,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		DNSNames:              []string{"localhost"},
+	}
+	switch kind {
+	case certExpired:
+		tmpl.NotBefore, tmpl.NotAfter = now.Add(-48*time.Hour), now.Add(-24*time.Hour)
+	case certWrongHost:
+		tmpl.IPAddresses, tmpl.DNSNames = nil, []string{"mirror.invalid"}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -302,6 +302,9 @@ func (w *respWriter) flush() {
 // abort flushes what was written and closes the connection.
 func (w *respWriter) abort() {
 	w.flush()
+	if w.m.cfg.reset {
+		resetConn(w.ctx)
+	}
 	panic(errAbort)
 }
 

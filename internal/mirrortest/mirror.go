@@ -119,10 +119,13 @@ func NewReaderAt(r io.ReaderAt, size int64, opts ...Option) *Mirror {
 		ConnState:         m.connState,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          discardLogger(),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
 	scheme := "http"
 	if cfg.tls {
-		cert, pool, err := selfSigned()
+		cert, pool, err := selfSigned(cfg.tlsKind)
 		if err != nil {
 			ln.Close()
 			panic(fmt.Sprintf("mirrortest: certificate: %v", err))
@@ -318,6 +321,20 @@ func (m *Mirror) requestContext(r *http.Request) (context.Context, context.Cance
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(m.ctx, cancel)
 	return ctx, func() { stop(); cancel() }
+}
+
+// connKey keys the request context's net.Conn (for ResetAfter).
+type connKey struct{}
+
+// resetConn makes the close of the request's connection a TCP RST.
+func resetConn(ctx context.Context) {
+	c, _ := ctx.Value(connKey{}).(net.Conn)
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

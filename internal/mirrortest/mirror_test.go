@@ -538,3 +538,26 @@ func equal(a, b []int64) bool {
 	}
 	return true
 }
+
+func TestResetAfter(t *testing.T) {
+	data := content(100000)
+	m := Start(t, data, ResetAfter(2000))
+	r := get(t, client(t, m), "GET", m.URL(), "")
+	if r.err == nil || len(r.body) > 2000 || !bytes.Equal(r.body, data[:len(r.body)]) {
+		t.Fatalf("got %v, %d bytes", r.err, len(r.body))
+	}
+	if !strings.Contains(r.err.Error(), "reset") && !errors.Is(r.err, io.ErrUnexpectedEOF) {
+		t.Logf("error after reset: %v", r.err)
+	}
+}
+
+func TestTLSBadCertificates(t *testing.T) {
+	for name, opt := range map[string]Option{"expired": TLSExpired(), "wrong host": TLSWrongHost()} {
+		m := Start(t, content(10), opt)
+		// Even a client that trusts the certificate as a root rejects it.
+		r := get(t, client(t, m), "GET", m.URL(), "")
+		if r.err == nil || !strings.Contains(r.err.Error(), "certificate") {
+			t.Errorf("%s: %v", name, r.err)
+		}
+	}
+}

@@ -24,6 +24,8 @@ type config struct {
 
 	listener net.Listener
 	tls      bool
+	tlsKind  certKind
+	reset    bool
 
 	corrupt         []corruptRange
 	corruptPieceLen int64
@@ -93,6 +95,12 @@ func Listener(l net.Listener) Option { return func(c *config) { c.listener = l }
 // with the system roots sees a certificate error (SECURITY.md case 66).
 func TLS() Option { return func(c *config) { c.tls = true } }
 
+// TLSExpired is TLS with a certificate that expired yesterday (case 66).
+func TLSExpired() Option { return func(c *config) { c.tls, c.tlsKind = true, certExpired } }
+
+// TLSWrongHost is TLS with a certificate for another host name only (case 66).
+func TLSWrongHost() Option { return func(c *config) { c.tls, c.tlsKind = true, certWrongHost } }
+
 // CorruptRange flips every byte of [off, off+length) in what the mirror serves.
 func CorruptRange(off, length int64) Option {
 	return func(c *config) { c.corrupt = append(c.corrupt, corruptRange{off, length}) }
@@ -124,6 +132,10 @@ func IgnoreRange() Option { return func(c *config) { c.ignoreRange = true } }
 
 // DropAfter closes the connection after n body bytes of every response (case 51, 55).
 func DropAfter(n int64) Option { return func(c *config) { c.dropAfter = n } }
+
+// ResetAfter sends n body bytes of every response, then resets the connection (TCP RST
+// instead of an orderly close; case 55).
+func ResetAfter(n int64) Option { return func(c *config) { c.dropAfter, c.reset = n, true } }
 
 // DropAfterTotal cuts the one response during which the mirror's total body bytes
 // reach n, closing its connection; later responses are served normally.
