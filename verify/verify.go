@@ -366,10 +366,15 @@ func (s *scan) run(ctx context.Context) (int64, error) {
 			segs[i] = make(chan segment, 16)
 		}
 	}
-	nbuf := 2*(workers+len(s.whole)) + 2
+	// Small files get small buffers, and no more of them than they have chunks.
+	bufSize := int64(chunkSize)
+	if s.span < bufSize {
+		bufSize = max(s.span, 1)
+	}
+	nbuf := min(int64(2*(workers+len(s.whole))+2), (s.span+bufSize-1)/bufSize+1)
 	free := make(chan []byte, nbuf)
 	for range nbuf {
-		free <- make([]byte, chunkSize)
+		free <- make([]byte, bufSize)
 	}
 	for _, w := range s.whole {
 		w.in = make(chan *chunk, nbuf)

@@ -389,3 +389,15 @@ func benchFile(b *testing.B) (string, *metalink.File) {
 	}
 	return path, entry(data, 1<<20)
 }
+
+// BenchmarkFileSmall is the per-file overhead on a 4 KiB file (a tree of many small files).
+func BenchmarkFileSmall(b *testing.B) {
+	data := testData(4096, 13)
+	f := entry(data, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, err := File(context.Background(), bytes.NewReader(data), int64(len(data)), f, Options{}); err != nil || !res.Good {
+			b.Fatal(err)
+		}
+	}
+}
