@@ -30,8 +30,10 @@
 // NAME.damaged and rebuilt, with a warning in Cache.Warnings. A file modified
 // less than two seconds before it was hashed is not cached, because a write in
 // the same timestamp tick could leave its mtime unchanged. Entries are written
-// with bbolt's Batch (fsynced transactions); an interrupted run leaves a valid
-// cache missing at most the last batch.
+// in bbolt transactions without an fsync each (Close syncs once); a crash
+// can lose recent entries or damage the file, which the checks above turn into a
+// rehash or a rebuild, never a wrong hash. Entries are not pruned: a cache for
+// trees that keep changing name grows until it is deleted (it is only a cache).
 //
 // # Generation
 //
