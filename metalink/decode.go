@@ -37,6 +37,7 @@ const (
 	DefaultMaxFiles          = 10_000
 	DefaultMaxURLs           = 10_000
 	maxWarnings              = 1000
+	maxAttrs                 = 64 // per element; keeps the duplicate check cheap
 )
 
 // DecodeOptions configures Decode. The zero value is useful: every zero field
@@ -251,6 +252,9 @@ func (d *decoder) token() (xml.Token, error) {
 		}
 		if !utf8.ValidString(tt.Name.Local) || !utf8.ValidString(tt.Name.Space) {
 			return nil, d.fail(ErrSyntax, "", "invalid UTF-8 in element name")
+		}
+		if len(tt.Attr) > maxAttrs {
+			return nil, d.fail(ErrTooLarge, tt.Name.Local, "%d attributes (limit %d)", len(tt.Attr), maxAttrs)
 		}
 		for i, a := range tt.Attr {
 			if len(a.Value) > d.o.MaxValueBytes {
@@ -1515,9 +1519,11 @@ func (d *decoder) alternate(fs *fileState) error {
 				}
 			case "verification":
 				if depth > 0 {
-					return d.skip()
+					err = d.skip()
+				} else {
+					err = walk(depth + 1)
 				}
-				if err := walk(depth + 1); err != nil {
+				if err != nil {
 					return err
 				}
 			default:

@@ -314,6 +314,13 @@ func TestTooLarge(t *testing.T) {
 	if _, err := decodeString(t, v4doc(v4file("a", okBody)), &DecodeOptions{MaxBytes: 50}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("MaxBytes 50: err = %v", err)
 	}
+	var attrs strings.Builder
+	for i := 0; i < 100_000; i++ {
+		fmt.Fprintf(&attrs, " a%d=\"\"", i)
+	}
+	if _, err := decodeString(t, v4doc(`<file name="a"`+attrs.String()+`>`+okBody+`</file>`), nil); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "attributes") {
+		t.Errorf("100 000 attributes: err = %v, want ErrTooLarge", err)
+	}
 	if _, err := decodeString(t, v4doc(v4file("a", okBody)), &DecodeOptions{MaxElements: 3}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("MaxElements 3: err = %v", err)
 	}
@@ -676,6 +683,17 @@ x
 	}
 	if mu := f.MetaURLs[0]; mu.Name != "x/y" || mu.Priority != 2 {
 		t.Errorf("metaurl = %+v", mu)
+	}
+}
+
+// Unexpected nesting inside an alternate is skipped without losing the rest.
+func TestAlternateNesting(t *testing.T) {
+	m := mustDecode(t, v3doc(`<file name="x" xmlns:mm0="http://fedorahosted.org/mirrormanager"><mm0:alternates><mm0:alternate>`+
+		`<verification><verification><hash type="md5">zz</hash></verification><hash type="md5">`+md5abc+`</hash></verification>`+
+		`<size>5</size><x><size>7</size></x></mm0:alternate></mm0:alternates><size>3</size></file>`), nil)
+	f := m.Files[0]
+	if len(f.Alternates) != 1 || f.Alternates[0].Size != 5 || len(f.Alternates[0].Hashes) != 1 || f.Size != 3 {
+		t.Errorf("alternates %+v, size %d", f.Alternates, f.Size)
 	}
 }
 

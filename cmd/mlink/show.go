@@ -306,25 +306,36 @@ type showDoc struct {
 }
 
 type showFile struct {
-	Name           string               `json:"name"`
-	Size           int64                `json:"size"` // -1 when unknown
-	Identity       string               `json:"identity,omitempty"`
-	Version        string               `json:"version,omitempty"`
-	Description    string               `json:"description,omitempty"`
-	Copyright      string               `json:"copyright,omitempty"`
-	Languages      []string             `json:"languages,omitempty"`
-	OSes           []string             `json:"os,omitempty"`
-	Publisher      *metalink.Publisher  `json:"publisher,omitempty"`
-	License        *metalink.License    `json:"license,omitempty"`
-	StrongestHash  string               `json:"strongest_hash,omitempty"`
-	Hashes         []showHash           `json:"hashes"`
-	Pieces         []showPieces         `json:"pieces"`
-	Signatures     []showSignature      `json:"signatures,omitempty"`
-	Mirrors        []showMirror         `json:"mirrors"`
-	MetaURLs       []showMetaURL        `json:"metaurls,omitempty"`
-	MaxConnections int                  `json:"max_connections,omitempty"`
-	MMTimestamp    int64                `json:"mm0_timestamp,omitempty"`
-	Alternates     []metalink.Alternate `json:"mm0_alternates,omitempty"`
+	Name           string          `json:"name"`
+	Size           int64           `json:"size"` // -1 when unknown
+	Identity       string          `json:"identity,omitempty"`
+	Version        string          `json:"version,omitempty"`
+	Description    string          `json:"description,omitempty"`
+	Copyright      string          `json:"copyright,omitempty"`
+	Languages      []string        `json:"languages,omitempty"`
+	OSes           []string        `json:"os,omitempty"`
+	Publisher      *showNameURL    `json:"publisher,omitempty"`
+	License        *showNameURL    `json:"license,omitempty"`
+	StrongestHash  string          `json:"strongest_hash,omitempty"`
+	Hashes         []showHash      `json:"hashes"`
+	Pieces         []showPieces    `json:"pieces"`
+	Signatures     []showSignature `json:"signatures,omitempty"`
+	Mirrors        []showMirror    `json:"mirrors"`
+	MetaURLs       []showMetaURL   `json:"metaurls,omitempty"`
+	MaxConnections int             `json:"max_connections,omitempty"`
+	MMTimestamp    int64           `json:"mm0_timestamp,omitempty"`
+	Alternates     []showAlternate `json:"mm0_alternates,omitempty"`
+}
+
+type showNameURL struct {
+	Name string `json:"name,omitempty"`
+	URL  string `json:"url,omitempty"`
+}
+
+type showAlternate struct {
+	Timestamp int64      `json:"timestamp,omitempty"`
+	Size      int64      `json:"size"` // -1 when unknown
+	Hashes    []showHash `json:"hashes"`
 }
 
 type showHash struct {
@@ -387,14 +398,20 @@ func buildShow(source string, m *metalink.Metalink) showDoc {
 	}
 	for _, f := range m.Files {
 		sf := showFile{Name: f.Name, Size: f.Size, Identity: f.Identity, Version: f.Version, Description: f.Description,
-			Copyright: f.Copyright, Languages: f.Languages, OSes: f.OSes, Publisher: f.Publisher, License: f.License,
-			MaxConnections: f.MaxConnections, MMTimestamp: f.MMTimestamp, Alternates: f.Alternates,
-			Hashes: []showHash{}, Pieces: []showPieces{}, Mirrors: []showMirror{}}
+			Copyright: f.Copyright, Languages: f.Languages, OSes: f.OSes,
+			MaxConnections: f.MaxConnections, MMTimestamp: f.MMTimestamp,
+			Hashes: showHashes(f.Hashes), Pieces: []showPieces{}, Mirrors: []showMirror{}}
+		if p := f.Publisher; p != nil {
+			sf.Publisher = &showNameURL{Name: p.Name, URL: p.URL}
+		}
+		if l := f.License; l != nil {
+			sf.License = &showNameURL{Name: l.Name, URL: l.URL}
+		}
+		for _, a := range f.Alternates {
+			sf.Alternates = append(sf.Alternates, showAlternate{Timestamp: a.Timestamp, Size: a.Size, Hashes: showHashes(a.Hashes)})
+		}
 		if h, ok := f.StrongestHash(); ok {
 			sf.StrongestHash = h.Type
-		}
-		for _, h := range f.Hashes {
-			sf.Hashes = append(sf.Hashes, showHash{Type: h.Type, Value: h.Value, Weak: metalink.IsWeakHash(h.Type), Supported: metalink.HashHexLen(h.Type) > 0})
 		}
 		for _, p := range f.Pieces {
 			sf.Pieces = append(sf.Pieces, showPieces{Type: p.Type, Length: p.Length, Count: len(p.Hashes), Weak: metalink.IsWeakHash(p.Type), Hashes: p.Hashes})
@@ -414,6 +431,14 @@ func buildShow(source string, m *metalink.Metalink) showDoc {
 		d.Refused = append(d.Refused, showRefused{Index: r.Index + 1, Name: r.Name, Element: r.Element, Error: r.Error()})
 	}
 	return d
+}
+
+func showHashes(hs []metalink.Hash) []showHash {
+	out := []showHash{}
+	for _, h := range hs {
+		out = append(out, showHash{Type: h.Type, Value: h.Value, Weak: metalink.IsWeakHash(h.Type), Supported: metalink.HashHexLen(h.Type) > 0})
+	}
+	return out
 }
 
 func showWriteJSON(w io.Writer, v any) error {
