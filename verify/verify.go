@@ -185,21 +185,18 @@ func File(ctx context.Context, r io.ReaderAt, size int64, f *metalink.File, opts
 		res.Hashes = append(res.Hashes, w.check)
 	}
 	if pieces != nil {
-		var cur *Range
 		for i, ok := range good {
 			if ok {
-				cur = nil
 				continue
 			}
 			res.Good = false
 			res.BadPieces = append(res.BadPieces, i)
 			off, l, _ := pieces.Piece(want, int64(i))
-			if cur != nil && cur.End == off {
-				cur.End = off + l
+			if n := len(res.BadRanges); n > 0 && res.BadRanges[n-1].End == off {
+				res.BadRanges[n-1].End = off + l // adjacent to the previous bad piece: merge
 				continue
 			}
 			res.BadRanges = append(res.BadRanges, Range{off, off + l})
-			cur = &res.BadRanges[len(res.BadRanges)-1]
 		}
 	} else if !res.Good && want > 0 {
 		res.BadRanges = []Range{{0, want}}
