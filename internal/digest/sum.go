@@ -125,6 +125,7 @@ func Sum(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Result, 
 	}
 
 	nbuf := 2*workers + len(opt.Hashes) + 2
+	nbuf = int(min(int64(nbuf), 1+size/BufferSize)) // small files need few buffers; any nbuf >= 1 works
 	free := make(chan *[]byte, nbuf)
 	for range nbuf {
 		free <- GetBuffer()
