@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +45,7 @@ type mirrorsCheckFlags struct {
 	perHost     int
 	timeout     time.Duration
 	seed        uint64
+	caCert      string
 }
 
 func newMirrorsCheckCmd(e *env) *cobra.Command {
@@ -67,7 +73,8 @@ Each mirror gets a verdict:
   skipped   not an http/https URL (not checked, not a failure)
 
 At most --concurrency mirrors are checked at once and at most --per-host requests are
-in flight to one host. Credentials in mirror URLs are never sent.
+in flight to one host. Credentials in mirror URLs are never sent. Certificates are
+verified against the system roots, plus those of --ca-cert.
 
 --prune -o FILE writes the metalink without the failing mirrors (through a temporary
 file and a rename, so FILE is never half-written); it refuses when a file would be
@@ -103,6 +110,7 @@ usage error. With --prune the exit status still reports the failures.`,
 	f.IntVar(&fl.perHost, "per-host", 2, "requests in flight to one host at most")
 	f.DurationVar(&fl.timeout, "timeout", 60*time.Second, "limit for each request")
 	f.Uint64Var(&fl.seed, "seed", 0, "seed for choosing the sampled pieces (0: random)")
+	f.StringVar(&fl.caCert, "ca-cert", "", "PEM file of extra CA certificates to trust (besides the system's)")
 	return cmd
 }
 
@@ -120,9 +128,22 @@ func runMirrorsCheck(e *env, src string, fl mirrorsCheckFlags) error {
 		ctx = context.Background()
 	}
 	if !strings.Contains(src, "://") {
-		if fi, err := os.Stat(src); err == nil && fi.IsDir() {
+		fi, err := os.Stat(src)
+		switch {
+		case err == nil && fi.IsDir():
 			return withCode(exitError, fmt.Errorf("%s is a directory: give the path of a .meta4 or .metalink file inside it", src))
+		case errors.Is(err, fs.ErrNotExist) && looksLikeHost(src):
+			return withCode(exitError, fmt.Errorf("%s: no such file; if it is a URL, write it with its scheme: https://%s", src, src))
 		}
+	}
+	client := publish.NewCheckClient()
+	defer client.CloseIdleConnections()
+	if fl.caCert != "" {
+		pool, err := loadCAPool(fl.caCert)
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
 	}
 	m, err := loadMetalink(ctx, src)
 	if err != nil {
@@ -132,8 +153,6 @@ func runMirrorsCheck(e *env, src string, fl mirrorsCheckFlags) error {
 	if samples == 0 {
 		samples = -1
 	}
-	client := publish.NewCheckClient()
-	defer client.CloseIdleConnections()
 	rep, err := publish.CheckMirrors(ctx, m, publish.CheckOptions{Client: client, Samples: samples,
 		Concurrency: fl.concurrency, PerHost: fl.perHost, Timeout: fl.timeout, Seed: fl.seed})
 	if err != nil {
@@ -176,6 +195,33 @@ func runMirrorsCheck(e *env, src string, fl mirrorsCheckFlags) error {
 		}
 	}
 	return withCode(code, fmt.Errorf("%d of %d mirrors failed the check", out.Failed, len(rep.Mirrors)))
+}
+
+// looksLikeHost reports whether s reads like a URL without its scheme
+// ("example.org/pub/f.meta4"): a first path component with a dot and no such directory.
+func looksLikeHost(s string) bool {
+	first, _, ok := strings.Cut(s, "/")
+	if !ok || !strings.Contains(first, ".") || strings.HasPrefix(first, ".") {
+		return false
+	}
+	_, err := os.Stat(first)
+	return err != nil
+}
+
+// loadCAPool returns the system roots plus the PEM certificates in path.
+func loadCAPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-cert: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("--ca-cert: no PEM certificate in %s", path)
+	}
+	return pool, nil
 }
 
 // printMirrorsTable prints one line per mirror and a summary.

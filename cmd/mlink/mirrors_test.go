@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,10 +156,30 @@ func TestMirrorsCheckUsage(t *testing.T) {
 		{[]string{"mirrors", "check", "x.meta4", "--sample", "-1"}, exitUsage, "--sample"},
 		{[]string{"mirrors", "check", dir}, exitError, "is a directory"},
 		{[]string{"mirrors", "check", filepath.Join(dir, "missing.meta4")}, exitError, "no such file"},
+		{[]string{"mirrors", "check", "example.invalid/f.meta4"}, exitError, "https://example.invalid/f.meta4"},
+		{[]string{"mirrors", "check", "x.meta4", "--ca-cert", filepath.Join(dir, "none.pem")}, exitError, "--ca-cert"},
 	} {
 		_, stderr, code := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.msg) {
 			t.Errorf("mlink %v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, tc.code, tc.msg)
 		}
+	}
+}
+
+func TestMirrorsCheckCACert(t *testing.T) {
+	data := mirrorsData()
+	m := mirrortest.Start(t, data, mirrortest.TLS())
+	ml := mirrorsFixture(t, data, m.URL())
+	out, _, code := runCLI(t, "mirrors", "check", ml)
+	if code != exitError || !strings.Contains(out, "TLS") {
+		t.Fatalf("self-signed mirror without --ca-cert: exit %d\n%s", code, out)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: m.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runCLI(t, "mirrors", "check", ml, "--ca-cert", ca)
+	if code != exitOK || !strings.Contains(out, " ok ") {
+		t.Fatalf("with --ca-cert: exit %d, %s\n%s", code, stderr, out)
 	}
 }

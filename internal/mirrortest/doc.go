@@ -21,7 +21,8 @@
 //     WrongTotal, NoContentRange, ContentRange (any rewrite), MultipartSingle,
 //     LongBody (no Content-Length, extra bytes, Connection: close), BadFraming
 //     (two Content-Lengths, chunked + Content-Length, negative length), Gzip;
-//   - the connection: DropAfter (per response), DropAfterTotal (once), DieAfter
+//   - the connection: DropAfter (per response), ResetAfter (the same with a TCP RST),
+//     DropAfterTotal (once), DieAfter
 //     (listener and all connections closed once N bytes were served in total),
 //     Stall (never answers), StallAfter (headers and N bytes, then nothing),
 //     Trickle (bytes/s per response), Throttle (bytes/s shared by every connection of
@@ -29,8 +30,8 @@
 //     burst, a twentieth of a second of data capped at 64 KiB), Latency;
 //   - status: Fail (404/403/410, or 429/503 with Retry-After, for the first N requests
 //     or always), Redirect, RedirectPath (chains), RedirectLoop, RedirectCode;
-//   - transport and headers: TLS (a fresh self-signed certificate; trust CertPool or use
-//     Client), HugeHeader, EarlyHints (a 103 with a misleading Link and
+//   - transport and headers: TLS (a fresh self-signed certificate; trust CertPool or
+//     Certificate, or use Client), TLSExpired, TLSWrongHost, HugeHeader, EarlyHints (a 103 with a misleading Link and
 //     Content-Disposition before the final answer), Header, ETag, Wrap.
 //
 // Counters are atomic: BytesServed (body bytes written), RequestCount,
