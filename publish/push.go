@@ -15,10 +15,11 @@ package publish
 // consecutive failures without progress end the push with an error wrapping
 // ErrPushIncomplete (running Push again resumes). Redirects are never followed.
 //
-// The sha-256 of the file is computed while the chunks are sent (each byte is
-// hashed once, on its own goroutine while the chunk is on the wire) and is
-// declared with the last chunk ("Repr-Digest: sha-256=:BASE64:"), so the
-// server refuses to publish bytes that do not hash to it. Finally Push checks
+// The sha-256 of the whole file is computed by one goroutine in one read pass
+// while the chunks are sent (chunk bodies go straight from the file to the
+// socket through the transport's buffer), and is declared with the
+// last chunk ("Repr-Digest: sha-256=:BASE64:"), so the server refuses to
+// publish bytes that do not hash to it (a file changed during the push). Finally Push checks
 // the server's copy: the Repr-Digest of its 201, or else a HEAD (size and
 // Repr-Digest/Digest), or else a ranged read-back of the file's first and last
 // bytes.
@@ -34,7 +35,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -43,7 +43,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mlinkdev/mlink/internal/httphdr"
@@ -127,8 +126,8 @@ type PushOptions struct {
 	// ReadBack forces the HEAD and ranged read-back checks even when the
 	// server's 201 carried a matching Repr-Digest.
 	ReadBack bool
-	// Progress, if set, is called with the bytes sent and confirmed so far.
-	// Calls never overlap, but may come from the HTTP transport's goroutine.
+	// Progress, if set, is called from Push's goroutine after each answer
+	// with the bytes the server has confirmed.
 	Progress func(PushProgress)
 	// Logger receives retries and resumes; nil discards.
 	Logger *slog.Logger
@@ -141,8 +140,6 @@ type PushProgress struct {
 	Size int64
 	// Offset is the number of bytes the server has confirmed.
 	Offset int64
-	// Sent is Offset plus the bytes of the chunk now on the wire.
-	Sent int64
 }
 
 // PushResult reports a finished push.
@@ -198,8 +195,8 @@ func Push(ctx context.Context, client *http.Client, file, rawURL string, opts Pu
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	p := &pusher{
 		c: &c, f: f, fi: fi, size: fi.Size(), url: u.String(), opts: opts,
-		res: &PushResult{File: file, URL: u.Redacted(), Size: fi.Size()},
-		h:   sha256.New(),
+		res:  &PushResult{File: file, URL: u.Redacted(), Size: fi.Size()},
+		file: file,
 	}
 	if p.opts.ChunkSize <= 0 {
 		p.opts.ChunkSize = DefaultPushChunkSize
@@ -214,7 +211,12 @@ func Push(ctx context.Context, client *http.Client, file, rawURL string, opts Pu
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	hctx, cancel := context.WithCancel(ctx)
+	p.hashDone = make(chan struct{})
+	go p.hashFile(hctx)
 	err = p.run(ctx)
+	cancel()
+	<-p.hashDone
 	p.res.Duration = time.Since(start)
 	if err != nil {
 		return p.res, err
@@ -234,13 +236,15 @@ type pusher struct {
 	log  *slog.Logger
 	res  *PushResult
 
-	h    hash.Hash // sha-256 of the file's first hpos bytes
-	hpos int64
-	sum  []byte // final digest once hpos == size
+	file string
 
-	progMu sync.Mutex // serialises Progress calls (the transport's goroutine reads bodies)
+	// The sha-256 of the whole file: hashFile sets sum or hashErr, then closes hashDone.
+	hashDone chan struct{}
+	sum      []byte
+	hashErr  error
 
 	offset     int64 // last offset the server reported
+	best       int64 // highest offset the server has confirmed; failures reset only beyond it
 	restarted  bool  // already started over once after a 422 on a resumed upload
 	lastStatus int
 }
@@ -277,17 +281,24 @@ func (p *pusher) run(ctx context.Context) error {
 		switch {
 		case needQuery:
 			var dig []byte
-			if p.hpos == p.size {
-				dig = p.finalSum()
+			select {
+			case <-p.hashDone:
+				dig = p.sum // nil after a hashing error, which finalSum reports later
+			default:
 			}
-			ans, err = p.send(ctx, -1, nil, dig)
-		case p.size == 0:
-			ans, err = p.send(ctx, 0, []byte{}, p.finalSum())
-		case p.offset == p.size:
-			if err := p.hashTo(ctx, p.size); err != nil {
+			ans, err = p.send(ctx, -1, 0, dig)
+		case p.size == 0 || p.offset == p.size:
+			// The empty file in one PUT, or a status query that completes a
+			// fully received upload by declaring the digest.
+			var dig []byte
+			if dig, err = p.finalSum(ctx); err != nil {
 				return err
 			}
-			ans, err = p.send(ctx, -1, nil, p.finalSum())
+			if p.size == 0 {
+				ans, err = p.send(ctx, 0, 0, dig)
+			} else {
+				ans, err = p.send(ctx, -1, 0, dig)
+			}
 		default:
 			ans, err = p.sendChunk(ctx)
 		}
@@ -330,8 +341,12 @@ func (p *pusher) run(ctx context.Context) error {
 				first = false
 			}
 			switch {
-			case p.offset > before || needQuery:
-				failures = 0
+			case needQuery:
+				// A status query neither succeeds nor fails.
+			case p.offset > p.best:
+				failures, p.best = 0, p.offset
+			case p.offset > before:
+				// Progress, but only regaining what the server had lost.
 			default:
 				// A chunk that moved nothing: count it, so that a server that
 				// never keeps anything cannot loop Push forever.
@@ -423,110 +438,81 @@ func (p *pusher) checkUnchanged() error {
 	return nil
 }
 
-// hashTo extends the running sha-256 to cover the file's first n bytes.
-func (p *pusher) hashTo(ctx context.Context, n int64) error {
-	if n <= p.hpos {
-		return nil
-	}
-	buf := make([]byte, min(n-p.hpos, 1<<20))
-	for p.hpos < n {
+// hashFile computes the sha-256 of the whole file in one sequential pass.
+func (p *pusher) hashFile(ctx context.Context) {
+	defer close(p.hashDone)
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < p.size; {
 		if err := ctx.Err(); err != nil {
-			return p.fail(err, 0, "")
+			p.hashErr = err
+			return
 		}
-		m := min(int64(len(buf)), n-p.hpos)
-		if _, err := p.f.ReadAt(buf[:m], p.hpos); err != nil {
-			return p.fail(ErrPushFileChanged, 0, fmt.Sprintf("reading at %d: %v", p.hpos, err))
+		m := min(int64(len(buf)), p.size-off)
+		if _, err := p.f.ReadAt(buf[:m], off); err != nil {
+			p.hashErr = fmt.Errorf("reading at %d: %w", off, err)
+			return
 		}
-		p.h.Write(buf[:m])
-		p.hpos += m
+		h.Write(buf[:m])
+		off += m
 	}
-	return nil
+	p.sum = h.Sum(nil)
 }
 
-func (p *pusher) finalSum() []byte {
-	if p.sum == nil && p.hpos == p.size {
-		p.sum = p.h.Sum(nil)
-		p.res.SHA256 = hex.EncodeToString(p.sum)
+// finalSum waits for the file's sha-256.
+func (p *pusher) finalSum(ctx context.Context) ([]byte, error) {
+	select {
+	case <-p.hashDone:
+	case <-ctx.Done():
+		return nil, p.fail(ctx.Err(), 0, "")
 	}
-	return p.sum
+	if p.hashErr != nil {
+		if ctx.Err() != nil {
+			return nil, p.fail(ctx.Err(), 0, "")
+		}
+		return nil, p.fail(ErrPushFileChanged, 0, p.hashErr.Error())
+	}
+	p.res.SHA256 = hex.EncodeToString(p.sum)
+	return p.sum, nil
 }
 
-// sendChunk sends the chunk at the server's offset, hashing its new bytes
-// while it is on the wire (before it, for the last chunk, whose headers carry
-// the digest).
+// sendChunk sends the chunk at the server's offset. The last chunk waits for
+// the digest, which its headers carry.
 func (p *pusher) sendChunk(ctx context.Context) (*pushAnswer, error) {
 	off := p.offset
 	n := min(p.opts.ChunkSize, p.size-off)
-	if err := p.hashTo(ctx, off); err != nil {
-		return nil, err
-	}
-	buf := make([]byte, n)
-	if _, err := p.f.ReadAt(buf, off); err != nil {
-		return nil, p.fail(ErrPushFileChanged, 0, fmt.Sprintf("reading at %d: %v", off, err))
-	}
-	var fresh []byte // bytes of this chunk not yet hashed
-	if p.hpos < off+n {
-		fresh = buf[p.hpos-off:]
-	}
-	last := off+n == p.size
-	if last {
-		p.h.Write(fresh)
-		p.hpos = p.size
-		return p.send(ctx, off, buf, p.finalSum())
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.h.Write(fresh)
-	}()
-	ans, err := p.send(ctx, off, buf, nil)
-	<-done
-	p.hpos = max(p.hpos, off+n)
-	return ans, err
-}
-
-// pushCounter reports the bytes of a chunk body as the transport reads them.
-type pushCounter struct {
-	r    io.Reader
-	n    int64
-	tick func(int64)
-}
-
-func (c *pushCounter) Read(b []byte) (int, error) {
-	m, err := c.r.Read(b)
-	c.n += int64(m)
-	if c.tick != nil && m > 0 {
-		c.tick(c.n)
-	}
-	return m, err
-}
-
-// send PUTs one chunk at off (off < 0: a status query with an empty body;
-// body of length 0 at off 0: the whole empty file), declaring dig when set.
-func (p *pusher) send(ctx context.Context, off int64, body []byte, dig []byte) (*pushAnswer, error) {
-	var rd io.Reader = http.NoBody
-	if len(body) > 0 {
-		cnt := &pushCounter{r: bytes.NewReader(body)}
-		if p.opts.Progress != nil {
-			base := p.offset
-			cnt.tick = func(n int64) { p.progressSent(base, base+n) }
+	var dig []byte
+	if off+n == p.size {
+		var err error
+		if dig, err = p.finalSum(ctx); err != nil {
+			return nil, err
 		}
-		rd = cnt
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, p.url, rd)
+	return p.send(ctx, off, n, dig)
+}
+
+// send PUTs the n bytes of the file at off (off < 0: a status query with an
+// empty body; n == 0 at off 0: the whole empty file), declaring dig when set.
+// The body reads the file at its offsets as the transport sends it (no
+// chunk-sized buffer).
+func (p *pusher) send(ctx context.Context, off, n int64, dig []byte) (*pushAnswer, error) {
+	var body io.Reader = http.NoBody
+	if n > 0 {
+		body = io.NopCloser(io.NewSectionReader(p.f, off, n))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, p.url, body)
 	if err != nil {
 		return nil, p.fail(ErrPushRefused, 0, err.Error())
 	}
-	req.ContentLength = int64(len(body))
-	if len(body) > 0 {
-		b := body
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	req.ContentLength = n
+	if n > 0 {
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(io.NewSectionReader(p.f, off, n)), nil }
 	}
 	switch {
 	case off < 0:
 		req.Header.Set("Content-Range", "bytes */"+strconv.FormatInt(p.size, 10))
-	case len(body) > 0:
-		req.Header.Set("Content-Range", httphdr.FormatContentRange(off, off+int64(len(body))-1, p.size))
+	case n > 0:
+		req.Header.Set("Content-Range", httphdr.FormatContentRange(off, off+n-1, p.size))
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	if p.opts.Token != "" {
@@ -536,7 +522,7 @@ func (p *pusher) send(ctx context.Context, off int64, body []byte, dig []byte) (
 		req.Header.Set("Repr-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(dig)+":")
 	}
 	p.res.Requests++
-	p.res.BytesSent += int64(len(body))
+	p.res.BytesSent += n
 	resp, err := p.c.Do(req)
 	if err != nil {
 		return nil, pushScrub(err)
@@ -627,22 +613,18 @@ func pushPrintable(s string) string {
 	}, s)
 }
 
-func (p *pusher) progress(off int64) { p.progressSent(off, off) }
-
-func (p *pusher) progressSent(off, sent int64) {
+func (p *pusher) progress(off int64) {
 	if p.opts.Progress != nil {
-		p.progMu.Lock()
-		defer p.progMu.Unlock()
-		p.opts.Progress(PushProgress{File: p.res.File, Size: p.size, Offset: off, Sent: sent})
+		p.opts.Progress(PushProgress{File: p.res.File, Size: p.size, Offset: off})
 	}
 }
 
 // finish checks the server's copy after a 200/201.
 func (p *pusher) finish(ctx context.Context, ans *pushAnswer, beforeAnyChunk bool) error {
-	if err := p.hashTo(ctx, p.size); err != nil {
+	sum, err := p.finalSum(ctx)
+	if err != nil {
 		return err
 	}
-	sum := p.finalSum()
 	p.offset = p.size
 	p.res.AlreadyPresent = beforeAnyChunk
 	var how []string

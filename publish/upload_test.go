@@ -2,6 +2,7 @@ package publish
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -11,9 +12,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -519,4 +522,34 @@ func FuzzUploadDeclaredSHA256(f *testing.F) {
 			t.Fatalf("accepted a %d-byte sha-256", len(sum))
 		}
 	})
+}
+
+// TestUploadBenchServer is not a test: bench/push.sh runs it (with
+// MLINK_UPLOAD_BENCH_DIR and MLINK_UPLOAD_BENCH_TOKEN set) as a stand-alone
+// upload server until mlink serve mounts the UploadHandler. It writes its
+// address to $MLINK_UPLOAD_BENCH_DIR/.addr and serves until SIGTERM.
+func TestUploadBenchServer(t *testing.T) {
+	dir := os.Getenv("MLINK_UPLOAD_BENCH_DIR")
+	if dir == "" {
+		t.Skip("only run by bench/push.sh (MLINK_UPLOAD_BENCH_DIR unset)")
+	}
+	h, err := NewUploadHandler(dir, UploadOptions{Token: os.Getenv("MLINK_UPLOAD_BENCH_TOKEN")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := os.WriteFile(filepath.Join(dir, ".addr"), []byte(ln.Addr().String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+		t.Fatal(err)
+	}
 }

@@ -160,7 +160,7 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 					mpb.PrependDecorators(decor.Name(pushShorten(filepath.Base(file), 24)+" "), decor.CountersKibiByte("% .1f / % .1f")),
 					mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), "% .1f"), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)))
 				bar.SetCurrent(0)
-				opts.Progress = func(p publish.PushProgress) { bar.SetCurrent(p.Sent) }
+				opts.Progress = func(p publish.PushProgress) { bar.SetCurrent(p.Offset) }
 			}
 		}
 		res, err := publish.Push(e.ctx, client, file, dest, opts)
