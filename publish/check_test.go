@@ -281,3 +281,30 @@ func TestCheckMirrorsCancelled(t *testing.T) {
 		t.Fatalf("error = %v, want context.Canceled", err)
 	}
 }
+
+// TestCheckMirrorsMultiFile: each file's mirrors are judged against that file, and Prune
+// removes a failing mirror from its own file only.
+func TestCheckMirrorsMultiFile(t *testing.T) {
+	checkNoLeaks(t)
+	a, b := checkContent(7, 3*checkPiece), checkContent(8, 2*checkPiece+5)
+	both := mirrortest.Start(t, a, mirrortest.Path("/a"), mirrortest.File("/b", b))
+	wrongB := mirrortest.Start(t, a, mirrortest.Path("/b")) // serves a's bytes as b
+	ma := checkMetalink("a", a, both.FileURL("/a"))
+	mb := checkMetalink("b", b, both.FileURL("/b"), wrongB.URL())
+	m := &metalink.Metalink{Format: metalink.FormatV4, Files: []metalink.File{ma.Files[0], mb.Files[0]}}
+	rep, err := CheckMirrors(context.Background(), m, CheckOptions{Client: trustingClient(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range rep.Mirrors {
+		got = append(got, c.File+":"+string(c.Verdict))
+	}
+	if strings.Join(got, " ") != "a:ok b:ok b:stale" {
+		t.Fatalf("verdicts %v", got)
+	}
+	p := rep.Prune(m)
+	if len(p.Files[0].URLs) != 1 || len(p.Files[1].URLs) != 1 || p.Files[1].URLs[0].URL != both.FileURL("/b") {
+		t.Errorf("pruned: %+v / %+v", p.Files[0].URLs, p.Files[1].URLs)
+	}
+}
