@@ -125,7 +125,8 @@ start_mirrors() {
 	done
 	for ((j = 0; j < i; j++)); do
 		for _ in $(seq 100); do
-			curl -s -o /dev/null -r 0-0 "http://127.0.0.$((2 + j)):18080/f.bin" && break
+			# HEAD: no body, so even a range-less mirror serves nothing to the probe
+			curl -s -o /dev/null -I "http://127.0.0.$((2 + j)):18080/f.bin" && break
 			sleep 0.05
 		done
 	done
@@ -142,8 +143,7 @@ out, n = sys.argv[1], int(sys.argv[2])
 total = 0
 for i in range(n):
     try:
-        # the probe request (Range 0-0) served 1 byte
-        total += json.load(open(f"{out}/mirror{i}.json"))["bytes_served"] - 1
+        total += json.load(open(f"{out}/mirror{i}.json"))["bytes_served"]
     except Exception:
         pass
 print(total)

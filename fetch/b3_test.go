@@ -23,7 +23,7 @@ const (
 
 // fastOpts are options for tests: short stall windows so faults resolve quickly.
 func fastOpts(dir string) Options {
-	return Options{Dir: dir, LowSpeedTime: 300 * time.Millisecond, MaxRetryAfter: 200 * time.Millisecond, ProgressInterval: 50 * time.Millisecond}
+	return Options{Dir: dir, LowSpeedTime: 2 * time.Second, MaxRetryAfter: 200 * time.Millisecond, ProgressInterval: 50 * time.Millisecond}
 }
 
 // run downloads f (with the given mirror URLs in order) and returns the report and error.

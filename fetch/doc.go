@@ -24,9 +24,11 @@
 //     left, so a request always ends on a piece boundary and a slow mirror never
 //     holds more than a few seconds of work;
 //  2. when nothing is unassigned, steal the back half of the unstarted tail of the
-//     request that would finish last, if this mirror would finish it sooner;
+//     request that would finish last, if this mirror would finish it sooner by more
+//     than RequestSeconds/4 (cutting a request costs its connection);
 //  3. end-game: otherwise race the in-flight piece whose owner would finish last (at
-//     most two copies of a piece), if this mirror is expected to be faster. The first
+//     most two copies of a piece), if this mirror is expected to be faster by the same
+//     margin (and by a quarter); an unmeasured mirror may race. The first
 //     verified copy is written; the other request is cancelled (errLostRace) without
 //     blame.
 //
@@ -52,7 +54,7 @@
 // mirror; the mirror is quarantined after MaxBadPieces. When some missing piece has no
 // mirror left that may serve it, the file fails with ErrNoSource (exit 3 in the CLI).
 // Every supported whole-file hash is computed incrementally in piece order while
-// pieces complete (pieces that arrive early wait in memory, up to 16 MiB, else are
+// pieces complete (pieces that arrive early wait in memory, up to 4 MiB, else are
 // read back from the part file), so an in-order download is never read twice; the
 // file gets its final name only if all of them match. A file without piece hashes is
 // still downloaded in parallel, but a bad mirror can only be detected by the

@@ -382,6 +382,11 @@ func (j *job) etaLocked(b *assignment, p int) float64 {
 	return rest / sp
 }
 
+// minGain is the least expected saving, in seconds, for which an idle mirror steals
+// or races work: both cost a cancelled request (and, over HTTP/1.1, its connection
+// with whatever the server had already sent).
+func (j *job) minGain() float64 { return j.g.o.RequestSeconds / 4 }
+
 // ownTimeLocked is m's expected seconds to fetch bytes, or -1 when m is unmeasured.
 func (j *job) ownTimeLocked(m *mirror, bytes int64) float64 {
 	if m.connSpeed <= 0 {
@@ -425,8 +430,8 @@ func (j *job) stealCandidateLocked(m *mirror) (*assignment, int) {
 			if b.m.connSpeed > 0 {
 				continue // an unmeasured mirror does not take work from a measured one
 			}
-		} else if own >= eta {
-			continue
+		} else if own+j.minGain() >= eta {
+			continue // not worth cutting the owner's request (its connection is lost)
 		}
 		if best == nil || eta > bestETA {
 			best, bestS, bestETA = b, s, eta
@@ -448,7 +453,7 @@ func (j *job) raceCandidateLocked(m *mirror) int {
 			}
 			eta := j.etaLocked(b, p)
 			_, l := j.pieceRange(p)
-			if own := j.ownTimeLocked(m, l); own >= 0 && own*1.25 >= eta {
+			if own := j.ownTimeLocked(m, l); own >= 0 && (own*1.25 >= eta || own+j.minGain() >= eta) {
 				continue
 			}
 			if best < 0 || eta > bestETA {

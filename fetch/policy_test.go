@@ -196,3 +196,57 @@ func TestCancelKeepsPart(t *testing.T) {
 		t.Errorf("part file not kept for resume: %v", err)
 	}
 }
+
+// A mirror that answers 200 to Range requests, alone: after the first answers it is
+// marked range-less and serves one sequential pass, never more (case 46, last mirror).
+func TestRangelessLastMirrorSequential(t *testing.T) {
+	data, f := testFile(t, "f.bin", 256<<10, tPlen, 28)
+	m := mirrortest.Start(t, data, mirrortest.IgnoreRange())
+	dir := t.TempDir()
+	rep, err := runGet(t, f, fastOpts(dir), m.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	// PerMirror (4) range requests answered 200, then exactly one request without Range.
+	var plain int
+	for _, r := range m.Requests() {
+		if r.Range == "" {
+			plain++
+		}
+	}
+	if plain != 1 || m.RequestCount() > 4+1 {
+		t.Errorf("%d requests, %d without Range; want at most 4 + 1 sequential pass", m.RequestCount(), plain)
+	}
+	if r := mirrorReport(t, rep, m.URL()); r.Good != int64(len(data)) {
+		t.Errorf("sequential pass delivered %d of %d bytes", r.Good, len(data))
+	}
+
+	// Corrupting as well: one pass, then ErrNoSource; never a second whole copy.
+	bad := mirrortest.Start(t, data, mirrortest.IgnoreRange(), mirrortest.CorruptFraction(tPlen, 0.3, 1))
+	dir = t.TempDir()
+	if _, err := runGet(t, f, fastOpts(dir), bad.URL()); !errors.Is(err, ErrNoSource) {
+		t.Fatalf("corrupting range-less mirror: %v, want ErrNoSource", err)
+	}
+	var passes int
+	for _, r := range bad.Requests() {
+		if r.Range == "" {
+			passes++
+		}
+	}
+	if passes != 1 {
+		t.Errorf("%d sequential passes, want 1", passes)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
+	}
+}
+
+func TestEmptyFile(t *testing.T) {
+	_, f := testFile(t, "empty", 0, 0, 29)
+	dir := t.TempDir()
+	if _, err := runGet(t, f, fastOpts(dir)); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "empty", nil)
+}
