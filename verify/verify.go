@@ -20,6 +20,10 @@ import (
 // nor a supported piece-hash set, so its content cannot be judged.
 var ErrNoHash = errors.New("no supported hash to verify against")
 
+// ErrFileChanged is returned when the file shrank while it was being read through a
+// memory mapping (the kernel reports the vanished pages as a fault).
+var ErrFileChanged = errors.New("file changed while being verified")
+
 // ErrBadPieces is returned when the piece-hash set does not fit the file size
 // (hash count is not ceil(size/length)); the metalink decoder normally refuses such entries.
 var ErrBadPieces = errors.New("piece hashes do not match the file geometry")
@@ -321,6 +325,9 @@ type chunk struct {
 }
 
 func (c *chunk) release() {
+	if c.free == nil {
+		return // a slice of a mapping: nothing to give back
+	}
 	if c.refs.Add(-1) == 0 {
 		c.free <- c.data[:cap(c.data)]
 	}
@@ -343,11 +350,26 @@ type scan struct {
 	good     []bool
 	whole    []*wholeHasher
 	opts     Options
+	// mapped, when set, is r's bytes [0, span) memory-mapped: chunks are slices of it and
+	// nothing is copied (see mapFile).
+	mapped []byte
 }
 
 // run reads [0, span) once and feeds every hasher; it returns the number of bytes read
 // (less than span when the file ended early).
 func (s *scan) run(ctx context.Context) (int64, error) {
+	if s.mapped == nil {
+		if m, unmap, ok := mapFile(s.r, s.span); ok {
+			s.mapped = m
+			defer unmap() // after every goroutine below has ended
+		}
+	}
+	guard := func(fn func() error) func() error {
+		if s.mapped == nil {
+			return fn
+		}
+		return faultGuard(fn)
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	workers := 0
 	var segs []chan segment
@@ -369,13 +391,16 @@ func (s *scan) run(ctx context.Context) (int64, error) {
 		bufSize = max(s.span, 1)
 	}
 	nbuf := min(int64(2*(workers+len(s.whole))+2), (s.span+bufSize-1)/bufSize+1)
-	free := make(chan []byte, nbuf)
-	for range nbuf {
-		free <- make([]byte, bufSize)
+	var free chan []byte
+	if s.mapped == nil {
+		free = make(chan []byte, nbuf)
+		for range nbuf {
+			free <- make([]byte, bufSize)
+		}
 	}
 	for _, w := range s.whole {
 		w.in = make(chan *chunk, nbuf)
-		g.Go(func() error {
+		g.Go(guard(func() error {
 			for c := range w.in {
 				w.h.Write(c.data)
 				c.release()
@@ -383,10 +408,10 @@ func (s *scan) run(ctx context.Context) (int64, error) {
 			var sum [maxHexLen]byte
 			w.sum = string(hexSum(w.h, sum[:0]))
 			return nil
-		})
+		}))
 	}
 	for wi := range workers {
-		g.Go(func() error {
+		g.Go(guard(func() error {
 			h, _ := newHash(s.pieces.Type)
 			var sum [maxHexLen]byte
 			for sg := range segs[wi] {
@@ -400,7 +425,7 @@ func (s *scan) run(ctx context.Context) (int64, error) {
 				sg.c.release()
 			}
 			return nil
-		})
+		}))
 	}
 	var read int64
 	g.Go(func() error {
@@ -412,6 +437,17 @@ func (s *scan) run(ctx context.Context) (int64, error) {
 				close(c)
 			}
 		}()
+		for s.mapped != nil && read < s.span {
+			k := min(int64(chunkSize), s.span-read)
+			c := &chunk{off: read, data: s.mapped[read : read+k]}
+			if err := s.dispatch(ctx, c, segs); err != nil {
+				return err
+			}
+			read += k
+			if s.opts.Progress != nil {
+				s.opts.Progress(k)
+			}
+		}
 		for read < s.span {
 			var buf []byte
 			select {
@@ -472,7 +508,9 @@ func (s *scan) dispatch(ctx context.Context, c *chunk, segs []chan segment) erro
 	}
 	c.refs.Store(int32(len(s.whole) + len(parts)))
 	if len(s.whole)+len(parts) == 0 {
-		c.free <- c.data[:cap(c.data)]
+		if c.free != nil {
+			c.free <- c.data[:cap(c.data)]
+		}
 		return nil
 	}
 	for _, w := range s.whole {
