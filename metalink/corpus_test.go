@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -53,10 +54,11 @@ func TestCorpus(t *testing.T) {
 			if !docEqual(m, m2) {
 				t.Errorf("decode -> encode(%s) -> decode changed the document:\nbefore %+v\nafter  %+v", m.Format, m.Files, m2.Files)
 			}
-			if m.Format != FormatV4 {
-				m3, _ := roundTrip(t, m, FormatV4, nil)
-				if len(m3.Files) != len(m.Files) {
-					t.Errorf("v4 conversion has %d files, want %d", len(m3.Files), len(m.Files))
+			// Across formats the essentials survive: names, sizes, hashes, pieces, mirror URLs.
+			for _, f := range []Format{FormatV4, FormatV3, FormatMirrorManager} {
+				m3, _ := roundTrip(t, m, f, nil)
+				if !sameEssentials(m, m3) {
+					t.Errorf("conversion to %s lost essentials:\nbefore %+v\nafter  %+v", f, m.Files, m3.Files)
 				}
 			}
 			out := filepath.Join(v4dir, name+".meta4")
@@ -161,4 +163,23 @@ func TestCorpusTraversal(t *testing.T) {
 			}
 		}
 	}
+}
+
+func sameEssentials(a, b *Metalink) bool {
+	if len(a.Files) != len(b.Files) {
+		return false
+	}
+	for i := range a.Files {
+		fa, fb := a.Files[i], b.Files[i]
+		if fa.Name != fb.Name || fa.Size != fb.Size || !reflect.DeepEqual(fa.Hashes, fb.Hashes) ||
+			!reflect.DeepEqual(fa.Pieces, fb.Pieces) || len(fa.URLs) != len(fb.URLs) {
+			return false
+		}
+		for j := range fa.URLs {
+			if fa.URLs[j].URL != fb.URLs[j].URL || fa.URLs[j].Location != fb.URLs[j].Location {
+				return false
+			}
+		}
+	}
+	return true
 }

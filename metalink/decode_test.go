@@ -1,6 +1,7 @@
 package metalink
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"html"
@@ -281,7 +282,7 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 // B1 case 13: huge values and documents fail with ErrTooLarge, memory bounded by the caps.
 func TestTooLarge(t *testing.T) {
 	big := func(prefix string, fill byte, size int64, suffix string) io.Reader {
-		return io.MultiReader(strings.NewReader(prefix), &repeatReader{b: []byte{fill}, n: size}, strings.NewReader(suffix))
+		return io.MultiReader(strings.NewReader(prefix), &repeatReader{b: bytes.Repeat([]byte{fill}, 64<<10), n: size}, strings.NewReader(suffix))
 	}
 	head := `<metalink xmlns="urn:ietf:params:xml:ns:metalink"><file name="a">`
 	cases := map[string]io.Reader{
@@ -291,11 +292,15 @@ func TestTooLarge(t *testing.T) {
 		"100 KB attribute": big(`<metalink xmlns="urn:ietf:params:xml:ns:metalink"><file name="`, 'a', 100<<10, `">`+okBody+`</file></metalink>`),
 		"100 KB text":      big(head+okBody+"<description>", 'a', 100<<10, "</description></file></metalink>"),
 	}
+	limit := int64(DefaultMaxBytes) // the default cap; smaller under -race (see raceEnabled)
+	if raceEnabled {
+		limit = 1 << 20
+	}
 	for name, r := range cases {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		_, err := Decode(r, nil)
+		_, err := Decode(r, &DecodeOptions{MaxBytes: limit})
 		runtime.ReadMemStats(&after)
 		if !errors.Is(err, ErrTooLarge) {
 			t.Errorf("%s: err = %v, want ErrTooLarge", name, err)

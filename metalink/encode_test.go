@@ -87,6 +87,48 @@ func carried(m *Metalink, f Format) *Metalink {
 	return &c
 }
 
+// plainSample is sample without MirrorManager data: plain Metalink 3.0 output.
+func plainSample() *Metalink {
+	m := sample()
+	for i := range m.Files {
+		f := &m.Files[i]
+		f.MMTimestamp, f.Alternates = 0, nil
+		for j := range f.URLs {
+			f.URLs[j].Private = false
+		}
+	}
+	return m
+}
+
+func TestGoldenPlainV3(t *testing.T) {
+	m := plainSample()
+	var buf bytes.Buffer
+	if err := Encode(&buf, m, FormatV3); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "sample.plain.metalink")
+	if *update {
+		os.WriteFile(path, buf.Bytes(), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("Encode(v3) differs from %s:\n%s", path, buf.String())
+	}
+	if bytes.Contains(want, []byte("mm0")) {
+		t.Error("plain v3 output mentions mm0")
+	}
+	got, err := Decode(bytes.NewReader(want), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Format != FormatV3 || !docEqual(got, carried(m, FormatV3)) {
+		t.Errorf("format %s, decoded %+v", got.Format, got.Files)
+	}
+}
+
 var goldens = map[Format]string{
 	FormatV4:            "sample.meta4",
 	FormatV3:            "sample.v3.metalink",

@@ -1,0 +1,5 @@
+//go:build !race
+
+package metalink
+
+const raceEnabled = false
