@@ -4,7 +4,10 @@
 //
 // # Algorithm
 //
-// File reads the file once, front to back, in chunks of 2 MiB. Each chunk goes to one
+// File reads the file once, front to back, in chunks of 2 MiB: slices of a read-only
+// memory mapping when r is a regular *os.File of 8 MiB or more (no copy; if the file is
+// truncated during the scan, the fault is caught and File returns ErrFileChanged), ReadAt
+// into a fixed set of buffers otherwise. Each chunk goes to one
 // goroutine per supported whole-file hash (a whole-file hash is sequential by nature) and,
 // split at piece boundaries, to the piece workers: piece i always goes to worker
 // i mod Workers, so a piece that spans several chunks is hashed in order while
