@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mlinkdev/mlink/internal/mirrortest"
 )
 
 // getFixture writes a .meta4 for size random bytes served by n httptest mirrors
@@ -120,5 +124,79 @@ func TestParseRate(t *testing.T) {
 		if got, err := getParseRate(in); err != nil || got != want {
 			t.Errorf("getParseRate(%q) = %d, %v; want %d", in, got, err, want)
 		}
+	}
+}
+
+// Case 65: the credentials used to fetch the metalink never reach a mirror.
+func TestGetMetalinkURLCredentialsStayHome(t *testing.T) {
+	data := bytes.Repeat([]byte("mlink"), 40000)
+	m1 := mirrortest.Start(t, data)
+	m2 := mirrortest.Start(t, data, mirrortest.Latency(5*time.Millisecond))
+	whole := sha256.Sum256(data)
+	doc := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
+<metalink xmlns="urn:ietf:params:xml:ns:metalink">
+  <file name="f.bin"><size>%d</size><hash type="sha-256">%x</hash>
+    <url priority="1">%s</url><url priority="2">%s</url>
+  </file>
+</metalink>`, len(data), whole, m2.URL(), m1.URL())
+	var sawAuth bool
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || u != "user" || p != "secret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		sawAuth = true
+		w.Header().Set("Content-Type", "application/metalink4+xml")
+		io.WriteString(w, doc)
+	}))
+	t.Cleanup(origin.Close)
+	src := strings.Replace(origin.URL, "http://", "http://user:secret@", 1) + "/f.meta4"
+	dir := t.TempDir()
+	_, stderr, code := runCLI(t, "get", src, "-d", dir, "--quiet")
+	if code != exitOK || !sawAuth {
+		t.Fatalf("exit %d (auth seen %v): %s", code, sawAuth, stderr)
+	}
+	if strings.Contains(stderr, "secret") {
+		t.Errorf("the password was printed: %s", stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "f.bin")); !bytes.Equal(got, data) {
+		t.Fatal("file differs")
+	}
+	for _, m := range []*mirrortest.Mirror{m1, m2} {
+		if m.SawHeader("Authorization") || m.SawHeader("Cookie") {
+			t.Errorf("mirror %s saw the metalink's credentials", m.URL())
+		}
+	}
+}
+
+func TestGetExitCodes(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 64<<10)
+	bad := mirrortest.Start(t, data, mirrortest.CorruptFraction(16<<10, 1, 1))
+	doc := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
+<metalink xmlns="urn:ietf:params:xml:ns:metalink">
+  <file name="f.bin"><size>%d</size><hash type="sha-256">%x</hash><url>%s</url></file>
+</metalink>`, len(data), sha256.Sum256(data), bad.URL())
+	meta := filepath.Join(t.TempDir(), "f.meta4")
+	os.WriteFile(meta, []byte(doc), 0o644)
+	dir := t.TempDir()
+	if _, stderr, code := runCLI(t, "get", meta, "-d", dir, "-q"); code != exitVerify {
+		t.Errorf("corrupt only mirror: exit %d, want 3 (%s)", code, stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
+	}
+	nohash := strings.Replace(doc, fmt.Sprintf(`<hash type="sha-256">%x</hash>`, sha256.Sum256(data)), "", 1)
+	os.WriteFile(meta, []byte(nohash), 0o644)
+	if _, _, code := runCLI(t, "get", meta, "-d", dir, "-q"); code != exitVerify {
+		t.Errorf("no hash: exit %d, want 3", code)
+	}
+	if _, _, code := runCLI(t, "get", filepath.Join(dir, "missing.meta4"), "-q"); code != exitError {
+		t.Errorf("missing metalink: exit %d, want 1", code)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, code := runCLIContext(t, ctx, "", "get", meta, "-d", dir, "-q", "--insecure-no-hash"); code != exitInterrupted {
+		t.Errorf("cancelled: exit %d, want 130", code)
 	}
 }
