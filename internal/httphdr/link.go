@@ -216,8 +216,8 @@ func isQDText(c byte) bool {
 // FormatLink formats links as one Link header value: "<url>; rel=...; pri=1, <...>".
 // Parameters are written rel first, then pri, pref, geo, type, then the rest by name;
 // values that are not tokens are quoted. Bytes that cannot appear in a header or
-// between < and > (controls, space, '<', '>', non-ASCII) are percent-encoded in the URL
-// and dropped from parameter values; parameters whose name is not a token are skipped,
+// between < and > (controls, space, '<', '>', non-ASCII) are percent-encoded in the URL;
+// control characters are dropped from parameter values; parameters whose name is not a token are skipped,
 // so the result is always a safe header value.
 func FormatLink(links ...Link) string {
 	var b strings.Builder
@@ -284,8 +284,8 @@ func writeParam(b *strings.Builder, name, val string, hasVal bool) {
 		case c == '"' || c == '\\':
 			b.WriteByte('\\')
 			b.WriteByte(c)
-		case c == '\t' || (c >= ' ' && c < 0x7f):
-			b.WriteByte(c)
+		case c == '\t' || (c >= ' ' && c != 0x7f):
+			b.WriteByte(c) // VCHAR, SP, HTAB and obs-text (>= 0x80) are allowed
 		}
 	}
 	b.WriteByte('"')

@@ -561,3 +561,22 @@ func TestTLSBadCertificates(t *testing.T) {
 		}
 	}
 }
+
+func TestHeadersETagLatency(t *testing.T) {
+	data := content(1000)
+	m := Start(t, data, Header("Link", `<http://b/f>; rel=duplicate`), ETag(`"v1"`), Latency(time.Millisecond))
+	c := client(t, m)
+	r := get(t, c, "GET", m.URL(), "bytes=0-9", "If-Range", `"v1"`)
+	if r.err != nil || r.resp.StatusCode != 206 || r.resp.Header.Get("Link") != `<http://b/f>; rel=duplicate` || r.resp.Header.Get("ETag") != `"v1"` {
+		t.Fatalf("got %v %v", r.err, r.resp.Header)
+	}
+	// A changed validator makes If-Range fall back to the whole file (case 73).
+	r = get(t, c, "GET", m.URL(), "bytes=0-9", "If-Range", `"v0"`)
+	if r.err != nil || r.resp.StatusCode != 200 || len(r.body) != 1000 {
+		t.Fatalf("stale If-Range: %v %v", r.err, r.resp.Status)
+	}
+	none := Start(t, data, ETag(""))
+	if r := get(t, client(t, none), "GET", none.URL(), ""); r.resp.Header.Get("ETag") != "" {
+		t.Errorf("ETag(\"\") still sends %q", r.resp.Header.Get("ETag"))
+	}
+}
