@@ -563,3 +563,15 @@ func pushBenchSetup(b *testing.B, size int) (*UploadHandler, *httptest.Server, s
 	file, _ := pushTestFile(b, size)
 	return h, srv, file
 }
+
+func FuzzPushParseReceived(f *testing.F) {
+	for _, s := range []string{"bytes=0-99", "bytes=0-", "bytes=5-9", "bytes=0-+1", "bytes=0-9223372036854775807", "bytes=0-00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := pushParseReceived(s)
+		if ok && (n < 1 || !strings.HasPrefix(s, "bytes=0-")) {
+			t.Fatalf("pushParseReceived(%q) = %d, true", s, n)
+		}
+	})
+}

@@ -731,8 +731,17 @@ func (h *UploadHandler) receive(w http.ResponseWriter, r *http.Request, st *uplo
 	}
 	rc := http.NewResponseController(w)
 	idle := h.opts.IdleTimeout
+	ok := false
 	if idle > 0 {
-		defer rc.SetReadDeadline(time.Time{})
+		defer func() {
+			if ok {
+				rc.SetReadDeadline(time.Time{})
+				return
+			}
+			// The body is broken or stalled: no more reads (net/http would
+			// otherwise wait to drain it), and no keep-alive.
+			rc.SetReadDeadline(time.Unix(1, 0))
+		}()
 	}
 	buf := digest.GetBuffer()
 	defer digest.PutBuffer(buf)
@@ -761,6 +770,7 @@ func (h *UploadHandler) receive(w http.ResponseWriter, r *http.Request, st *uplo
 			break
 		}
 		if rerr != nil {
+			w.Header().Set("Connection", "close")
 			h.log.Info("upload body interrupted", "name", st.meta.Name, "received", offset+got, "total", st.meta.Total, "err", rerr)
 			return got, uploadFail(http.StatusBadRequest, offset+got, "request body interrupted after %d of %d bytes: %v", got, n, rerr)
 		}
@@ -771,8 +781,10 @@ func (h *UploadHandler) receive(w http.ResponseWriter, r *http.Request, st *uplo
 	// A chunked body must not carry more than the range says.
 	var one [1]byte
 	if m, _ := r.Body.Read(one[:]); m > 0 {
+		w.Header().Set("Connection", "close")
 		return got, uploadFail(http.StatusBadRequest, offset+got, "request body is longer than its Content-Range")
 	}
+	ok = true
 	return got, nil
 }
 

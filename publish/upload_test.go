@@ -425,6 +425,29 @@ func TestUploadInterruptedBodyKeepsReceivedBytes(t *testing.T) {
 	}
 }
 
+func TestUploadIdleBodyIsCut(t *testing.T) {
+	_, srv, _ := uploadTestServer(t, "", UploadOptions{IdleTimeout: 100 * time.Millisecond})
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /slow.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Range: bytes 0-99/100\r\nContent-Length: 100\r\n\r\n", uploadTestToken)
+	conn.Write(make([]byte, 10))
+	// Send nothing more: the server must give up on the body by itself (the
+	// 20 s guard only keeps a broken server from hanging the test).
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	reply, err := io.ReadAll(conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server waited for a stalled body for 20 s (slow-loris)")
+	}
+	if !strings.Contains(string(reply), "400") {
+		t.Errorf("reply to a stalled body: %q", reply)
+	}
+	uploadWant(t, "status after a stalled body", uploadDo(t, srv, "PUT", "/slow.bin", uploadTestToken,
+		map[string]string{"Content-Range": uploadStatusRange(100)}, nil), 308, "bytes=0-9")
+}
+
 func TestUploadExpirySweep(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
