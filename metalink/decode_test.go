@@ -743,3 +743,47 @@ func TestV3MirrorManager(t *testing.T) {
 		t.Errorf("root defaults: %+v %+v %q", f.Publisher, f.License, f.Description)
 	}
 }
+
+// TestTestdataFiles checks the hand-written fixtures in testdata (also fuzz seeds).
+func TestTestdataFiles(t *testing.T) {
+	cases := []struct {
+		file     string
+		docErr   error    // document-level sentinel, if refused as a whole
+		accepted []string // accepted file names
+		refused  int
+	}{
+		{"hostile-names.meta4", nil, []string{"safe/file.bin"}, 10},
+		{"hostile-doctype.meta4", ErrForbidden, nil, 0},
+		{"hostile-pieces.meta4", nil, []string{"good"}, 7},
+		{"mirrorbrain-style.meta4", nil, []string{"app.iso"}, 0},
+		{"pieces-indexed.metalink", nil, []string{"app.tar.bz2"}, 0},
+	}
+	for _, c := range cases {
+		m, err := DecodeFile("testdata/"+c.file, nil)
+		if c.docErr != nil {
+			if !errors.Is(err, c.docErr) || m != nil {
+				t.Errorf("%s: err = %v, want %v", c.file, err, c.docErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.file, err)
+			continue
+		}
+		var names []string
+		for _, f := range m.Files {
+			names = append(names, f.Name)
+		}
+		if fmt.Sprint(names) != fmt.Sprint(c.accepted) || len(m.Refused) != c.refused {
+			t.Errorf("%s: accepted %q, refused %d %v; want %q and %d", c.file, names, len(m.Refused), m.Refused, c.accepted, c.refused)
+		}
+	}
+	m, _ := DecodeFile("testdata/mirrorbrain-style.meta4", nil)
+	if f := m.Files[0]; len(f.URLs) != 2 || f.Publisher == nil || f.Publisher.URL != "https://www.example.org/" || f.Hashes[0].Value != md5abc {
+		t.Errorf("mirrorbrain-style: %+v", f)
+	}
+	m, _ = DecodeFile("testdata/pieces-indexed.metalink", nil)
+	if f := m.Files[0]; f.Pieces[0].Hashes[2] != "0000000000000000000000000000000000000002" || f.URLs[1].Priority != 1 || len(f.MetaURLs) != 1 || f.Hashes[1].Value != sha256abc {
+		t.Errorf("pieces-indexed: %+v", f)
+	}
+}
