@@ -48,7 +48,7 @@ package fetch
 //     journalMissing, or journalMissing while NAME.part exists): hash-scan the part file,
 //     verify.Pieces(..., nil, ...), keep the good pieces. Missing and no part file: fresh.
 //     Without piece hashes (id.PieceType == "") claims cannot be re-verified: use them,
-//     and if the whole-file hash then fails, start over.
+//     and if the whole-file hash then fails, start over. journalResume does all of step 2.
 //  3. j := newJournal(fsys, name, id, good, st.validators); s := journalStartSink(j, part,
 //     time.Second, stopWithDiskError). Call s.pieceWritten(i) after piece i's hash verified
 //     AND its WriteAt returned, never before.
@@ -61,6 +61,7 @@ package fetch
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -76,6 +77,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mlinkdev/mlink/metalink"
+	"github.com/mlinkdev/mlink/verify"
 )
 
 const (
@@ -167,6 +169,7 @@ const (
 	journalBadChecksum                          // damaged (or torn) contents
 	journalMalformed                            // well-checksummed but inconsistent: bad lengths, caps, padding
 	journalOtherFile                            // bound to another file, version or piece geometry
+	journalOrphan                               // the partial file it describes is gone
 )
 
 func (r journalReason) String() string {
@@ -187,6 +190,8 @@ func (r journalReason) String() string {
 		return "malformed"
 	case journalOtherFile:
 		return "belongs to another file"
+	case journalOrphan:
+		return "its partial file is missing"
 	}
 	return fmt.Sprintf("reason(%d)", int(r))
 }
@@ -670,4 +675,47 @@ func (j *journal) remove() error {
 		return fmt.Errorf("remove resume journal: %w", err)
 	}
 	return nil
+}
+
+// journalResume decides where a download of f restarts (steps 2 and 3 of the protocol
+// above): it loads the journal of f.Name and re-verifies the pieces it claims against
+// part, or, when the journal is missing or discarded but a part file exists (part !=
+// nil), hash-scans the whole part file. It returns the pieces known good, the remembered
+// validators, and the reason a journal was discarded (nil when it was used, or when
+// there was neither journal nor part file). err is an I/O error reading part or ctx's.
+//
+// Without piece hashes (id.PieceType == "") a loaded journal's claims are returned as
+// they are (they cannot be checked before the whole-file hash), and a part file without
+// a usable journal yields nothing.
+func journalResume(ctx context.Context, fsys journalFS, part io.ReaderAt, f *metalink.File, id journalIdentity) (good []bool, validators map[string]journalValidator, discarded error, err error) {
+	pieces := f.StrongestPieces()
+	if id.PieceType == "" {
+		pieces = nil
+	}
+	st, lerr := journalLoad(fsys, f.Name, id)
+	switch {
+	case lerr == nil && part == nil:
+		// A journal without its part file: nothing on disk to resume.
+		return nil, nil, &journalDiscardError{journalPath(f.Name), journalOrphan, nil}, nil
+	case lerr == nil && pieces == nil:
+		return st.done, st.validators, nil, nil
+	case lerr == nil:
+		good, err := verify.Pieces(ctx, part, f.Size, pieces, st.done, verify.Options{})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return good, st.validators, nil, nil
+	case part == nil:
+		if errors.Is(lerr, fs.ErrNotExist) {
+			lerr = nil // a fresh start
+		}
+		return nil, nil, lerr, nil
+	case pieces == nil:
+		return nil, nil, lerr, nil
+	}
+	good, err = verify.Pieces(ctx, part, f.Size, pieces, nil, verify.Options{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return good, nil, lerr, nil
 }

@@ -838,3 +838,72 @@ func TestJournalPowerLoss(t *testing.T) {
 		t.Error("the simulation did not catch a commit that saves the journal before fsyncing the data")
 	}
 }
+
+func TestJournalResume(t *testing.T) {
+	ctx := context.Background()
+	const L = 256
+	data := journalTestData(10*L - 7)
+	f := journalTestFile("z.bin", data, L)
+	id, _ := journalIdentityOf(f, 0)
+	root, _ := openTestRoot(t)
+	fsys := journalRootFS{root}
+	v := map[string]journalValidator{"https://m/z.bin": {ETag: `"1"`}}
+
+	// Neither journal nor part file: a fresh start, no complaint.
+	good, _, discarded, err := journalResume(ctx, fsys, nil, f, id)
+	if good != nil || discarded != nil || err != nil {
+		t.Fatalf("fresh: %v %v %v", good, discarded, err)
+	}
+
+	// A journal claiming 0-5; the part file holds 0-7 but piece 2 was damaged since.
+	part := bytes.Clone(data[:8*L])
+	part[2*L] ^= 1
+	claims := []bool{true, true, true, true, true, true, false, false, false, false}
+	j, _ := newJournal(fsys, "z.bin", id, claims, v)
+	if err := j.commit(nopSyncer{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	good, vals, discarded, err := journalResume(ctx, fsys, bytes.NewReader(part), f, id)
+	if err != nil || discarded != nil {
+		t.Fatal(err, discarded)
+	}
+	if want := []bool{true, true, false, true, true, true, false, false, false, false}; !reflect.DeepEqual(good, want) {
+		t.Errorf("resume with journal: %v, want %v (claims re-verified, unclaimed pieces not read)", good, want)
+	}
+	if !maps.Equal(vals, v) {
+		t.Errorf("validators %v", vals)
+	}
+
+	// The journal damaged: the whole part file is scanned, unclaimed good pieces included.
+	b, _ := root.ReadFile("z.bin" + journalSuffix)
+	b[20] ^= 1
+	root.WriteFile("z.bin"+journalSuffix, b, 0o600)
+	good, vals, discarded, err = journalResume(ctx, fsys, bytes.NewReader(part), f, id)
+	var de *journalDiscardError
+	if err != nil || !errors.As(discarded, &de) || de.Reason != journalBadChecksum || vals != nil {
+		t.Fatalf("damaged journal: %v %v %v", discarded, err, vals)
+	}
+	if want := []bool{true, true, false, true, true, true, true, true, false, false}; !reflect.DeepEqual(good, want) {
+		t.Errorf("scan: %v, want %v", good, want)
+	}
+
+	// A journal whose part file is gone is not used.
+	j.commit(nopSyncer{}, nil)
+	if good, _, discarded, _ := journalResume(ctx, fsys, nil, f, id); good != nil || !errors.As(discarded, &de) || de.Reason != journalOrphan {
+		t.Errorf("orphan journal: %v %v", good, discarded)
+	}
+
+	// Without piece hashes the claims are taken as they are; a part without a journal gives nothing.
+	g := *f
+	g.Pieces = nil
+	cid, _ := journalIdentityOf(&g, L)
+	cj, _ := newJournal(fsys, "z.bin", cid, claims, nil)
+	cj.commit(nopSyncer{}, nil)
+	if good, _, _, err := journalResume(ctx, fsys, bytes.NewReader(part), &g, cid); err != nil || !reflect.DeepEqual(good, claims) {
+		t.Errorf("chunks: %v %v", good, err)
+	}
+	cj.remove()
+	if good, _, discarded, _ := journalResume(ctx, fsys, bytes.NewReader(part), &g, cid); good != nil || discarded == nil {
+		t.Errorf("chunks without journal: %v %v", good, discarded)
+	}
+}
