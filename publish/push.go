@@ -243,10 +243,9 @@ type pusher struct {
 	sum      []byte
 	hashErr  error
 
-	offset     int64 // last offset the server reported
-	best       int64 // highest offset the server has confirmed; failures reset only beyond it
-	restarted  bool  // already started over once after a 422 on a resumed upload
-	lastStatus int
+	offset    int64 // last offset the server reported
+	best      int64 // highest offset the server has confirmed; failures reset only beyond it
+	restarted bool  // already started over once after a 422 on a resumed upload
 }
 
 // pushAnswer is what one response means.
@@ -323,7 +322,6 @@ func (p *pusher) run(ctx context.Context) error {
 			needQuery = true
 			continue
 		}
-		p.lastStatus = ans.status
 		switch {
 		case ans.done:
 			return p.finish(ctx, ans, needQuery && first)
