@@ -21,7 +21,7 @@ const v3Date = "Mon, 02 Jan 2006 15:04:05 GMT"
 // representable: no files (ErrNoFiles), an unsafe or conflicting name
 // (ErrUnsafeName), a malformed hash (ErrBadHash), inconsistent pieces
 // (ErrBadPieces), a priority outside 1..999999, a location that is not two
-// letters, or a string with characters XML cannot carry (ErrBadValue).
+// letters (either case; written in lower case, upper case for MirrorManager), or a string with characters XML cannot carry (ErrBadValue).
 //
 // FormatV4 output is RFC 5854 conformant and validates against its RELAX NG
 // schema: RFC 3339 UTC dates, values without surrounding white space, a fixed
@@ -128,7 +128,7 @@ func validate(m *Metalink) error {
 			if err := checkRef(u.URL, u.Priority); err != nil {
 				return bad(where+": url", err)
 			}
-			if u.Location != "" && !isCountry(u.Location) {
+			if u.Location != "" && !isCountry(strings.ToLower(u.Location)) {
 				return bad(where+": url", fmt.Errorf("%w: location %q is not two letters", ErrBadValue, u.Location))
 			}
 			if err := xmlChars(u.Type); err != nil {
@@ -392,7 +392,7 @@ func (e *encoder) v4(m *Metalink) {
 			if u.Private {
 				private = "true"
 			}
-			e.leaf("url", u.URL, "location", u.Location, "priority", prioAttr(u.Priority), "mm0:private", private)
+			e.leaf("url", u.URL, "location", strings.ToLower(u.Location), "priority", prioAttr(u.Priority), "mm0:private", private)
 		}
 		for _, u := range f.MetaURLs {
 			e.leaf("metaurl", u.URL, "mediatype", u.MediaType, "priority", prioAttr(u.Priority), "name", u.Name)
@@ -571,6 +571,7 @@ func (e *encoder) urlV3(raw, typ, loc string, prio, maxConns int, private, mm bo
 		typ = scheme
 	}
 	attrs := []string{}
+	loc = strings.ToLower(loc)
 	if mm {
 		loc = strings.ToUpper(loc)
 		proto := scheme

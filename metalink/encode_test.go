@@ -210,6 +210,13 @@ func TestEncodeShape(t *testing.T) {
 	if !strings.Contains(v3.String(), `<url type="https" location="de" preference="100" maxconnections="2">`) {
 		t.Errorf("v3 url shape:\n%s", v3.String())
 	}
+	// Upper-case locations in a model are written in the format's case.
+	up := sample()
+	up.Files[0].URLs[0].Location = "DE"
+	var b bytes.Buffer
+	if err := Encode(&b, up, FormatV4); err != nil || !strings.Contains(b.String(), `location="de"`) {
+		t.Errorf("upper-case location: %v", err)
+	}
 	// Priority p maps to preference clamp(101-p, 1..100).
 	for p, want := range map[int]string{1: "100", 2: "99", 100: "1", 500: "1", 0: ""} {
 		if got := v3Preference(p); got != want {
@@ -228,6 +235,7 @@ func TestEncodeRefusesInvalidModels(t *testing.T) {
 		"piece count":     func(m *Metalink) { m.Files[0].Pieces[0].Length = 100 },
 		"priority":        func(m *Metalink) { m.Files[0].URLs[0].Priority = 1000000 },
 		"location":        func(m *Metalink) { m.Files[0].URLs[0].Location = "deu" },
+		"location digits": func(m *Metalink) { m.Files[0].URLs[0].Location = "d1" },
 		"control char":    func(m *Metalink) { m.Files[0].Description = "a\x01b" },
 		"no mediatype":    func(m *Metalink) { m.Files[0].MetaURLs[0].MediaType = "" },
 		"bad lang":        func(m *Metalink) { m.Lang = "en_US" },
