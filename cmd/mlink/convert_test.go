@@ -163,3 +163,25 @@ func TestConvertStdin(t *testing.T) {
 	}
 	decodeBytes(t, out)
 }
+
+// aria2c, the reference Metalink client, reads every format convert writes.
+func TestConvertOutputReadByAria2c(t *testing.T) {
+	aria2c, err := exec.LookPath("aria2c")
+	if err != nil {
+		t.Skip("aria2c not installed (apt-get install aria2): interop check skipped")
+	}
+	in := writeTemp(t, "app.metalink", convertDocV3)
+	for _, to := range []string{"v4", "v3", "mirrormanager"} {
+		out, _, code := runCLI(t, "convert", in, "--to", to)
+		if code != exitOK {
+			t.Fatalf("--to %s: exit %d", to, code)
+		}
+		p := writeTemp(t, "out."+to, out)
+		cmd := exec.Command(aria2c, "--show-files", "--metalink-file="+p)
+		cmd.Dir = t.TempDir()
+		b, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(b), "app.iso") || !strings.Contains(string(b), "10B (10)") {
+			t.Errorf("aria2c --show-files on --to %s output: %v\n%s", to, err, b)
+		}
+	}
+}
