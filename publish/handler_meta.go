@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -157,16 +158,27 @@ func (h *Handler) metaRef(r *http.Request, name string) string {
 }
 
 // selfBase is the URL of the served directory: BaseURL, or the request's
-// scheme and Host.
+// scheme and Host (with the port the request arrived on when Host has none).
+// Behind a reverse proxy, set BaseURL.
 func (h *Handler) selfBase(r *http.Request) string {
 	if h.opts.BaseURL != "" {
 		return h.opts.BaseURL
 	}
-	scheme := "http"
+	scheme, defPort := "http", "80"
 	if r.TLS != nil {
-		scheme = "https"
+		scheme, defPort = "https", "443"
 	}
-	return scheme + "://" + r.Host + "/"
+	host := r.Host
+	if _, _, err := net.SplitHostPort(host); err != nil && host != "" {
+		// No port in Host. Some clients (wget2 2.x) leave out a non-default
+		// port; the port the request arrived on is then the right one.
+		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if _, port, err := net.SplitHostPort(la.String()); err == nil && port != defPort {
+				host = net.JoinHostPort(strings.Trim(host, "[]"), port)
+			}
+		}
+	}
+	return scheme + "://" + host + "/"
 }
 
 // negotiateMetalink picks a metalink format from Accept field values: v4

@@ -28,8 +28,8 @@ import (
 	"github.com/mlinkdev/mlink/metalink"
 )
 
-// testContent is a deterministic file body of n bytes.
-func testContent(n int) []byte {
+// svContent is a deterministic file body of n bytes.
+func svContent(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = byte('a' + i*7%26)
@@ -37,8 +37,8 @@ func testContent(n int) []byte {
 	return b
 }
 
-// writeTree creates files (name -> content) under a new temporary directory.
-func writeTree(t *testing.T, files map[string][]byte) string {
+// svTree creates files (name -> content) under a new temporary directory.
+func svTree(t *testing.T, files map[string][]byte) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
@@ -53,8 +53,8 @@ func writeTree(t *testing.T, files map[string][]byte) string {
 	return dir
 }
 
-// startHandler serves dir with opts on a loopback httptest server.
-func startHandler(t *testing.T, dir string, opts HandlerOptions) (*Handler, *httptest.Server) {
+// svStart serves dir with opts on a loopback httptest server.
+func svStart(t *testing.T, dir string, opts HandlerOptions) (*Handler, *httptest.Server) {
 	t.Helper()
 	h, err := NewHandler(dir, opts)
 	if err != nil {
@@ -68,8 +68,8 @@ func startHandler(t *testing.T, dir string, opts HandlerOptions) (*Handler, *htt
 	return h, ts
 }
 
-// do sends a request with extra header lines and returns the response with its body read.
-func do(t *testing.T, ts *httptest.Server, method, path string, hdr ...string) (*http.Response, []byte) {
+// svDo sends a request with extra header lines and returns the response with its body read.
+func svDo(t *testing.T, ts *httptest.Server, method, path string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, ts.URL+path, nil)
 	if err != nil {
@@ -156,9 +156,9 @@ func TestPlanRanges(t *testing.T) {
 // checks status, Content-Range, Content-Length and body against RFC 9110.
 func TestHandlerRanges(t *testing.T) {
 	const size = 1000
-	data := testContent(size)
-	dir := writeTree(t, map[string][]byte{"f.bin": data, "empty": {}})
-	_, ts := startHandler(t, dir, HandlerOptions{MaxRanges: 8})
+	data := svContent(size)
+	dir := svTree(t, map[string][]byte{"f.bin": data, "empty": {}})
+	_, ts := svStart(t, dir, HandlerOptions{MaxRanges: 8})
 	sz := strconv.Itoa(size)
 	tests := []struct {
 		name, method, rng string
@@ -183,7 +183,7 @@ func TestHandlerRanges(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := do(t, ts, tc.method, "/f.bin", "Range", tc.rng)
+			resp, body := svDo(t, ts, tc.method, "/f.bin", "Range", tc.rng)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
 			}
@@ -191,7 +191,7 @@ func TestHandlerRanges(t *testing.T) {
 				t.Errorf("Content-Range %q, want %q", got, tc.contentRange)
 			}
 			if tc.body != nil && !bytes.Equal(body, tc.body) {
-				t.Errorf("body %d bytes %q, want %d bytes", len(body), clipBytes(body), len(tc.body))
+				t.Errorf("body %d bytes %q, want %d bytes", len(body), svClip(body), len(tc.body))
 			}
 			if tc.status == 200 && tc.method == "GET" && resp.ContentLength != size {
 				t.Errorf("Content-Length %d, want %d", resp.ContentLength, size)
@@ -206,7 +206,7 @@ func TestHandlerRanges(t *testing.T) {
 	}
 
 	t.Run("multipart", func(t *testing.T) {
-		resp, body := do(t, ts, "GET", "/f.bin", "Range", "bytes=900-909,0-9")
+		resp, body := svDo(t, ts, "GET", "/f.bin", "Range", "bytes=900-909,0-9")
 		if resp.StatusCode != 206 {
 			t.Fatalf("status %d, want 206", resp.StatusCode)
 		}
@@ -238,9 +238,9 @@ func TestHandlerRanges(t *testing.T) {
 	})
 
 	t.Run("20000 one-byte ranges do not amplify", func(t *testing.T) {
-		big := testContent(100_000)
-		dir := writeTree(t, map[string][]byte{"big": big})
-		_, ts := startHandler(t, dir, HandlerOptions{})
+		big := svContent(100_000)
+		dir := svTree(t, map[string][]byte{"big": big})
+		_, ts := svStart(t, dir, HandlerOptions{})
 		var sb strings.Builder
 		sb.WriteString("bytes=")
 		for i := range 20000 {
@@ -249,7 +249,7 @@ func TestHandlerRanges(t *testing.T) {
 			}
 			fmt.Fprintf(&sb, "%d-%d", i*5, i*5)
 		}
-		resp, body := do(t, ts, "GET", "/big", "Range", sb.String())
+		resp, body := svDo(t, ts, "GET", "/big", "Range", sb.String())
 		if resp.StatusCode != 200 && resp.StatusCode != 416 {
 			t.Fatalf("status %d, want 200 or 416", resp.StatusCode)
 		}
@@ -261,25 +261,25 @@ func TestHandlerRanges(t *testing.T) {
 	t.Run("empty file", func(t *testing.T) {
 		// No range of an empty file is satisfiable; net/http ignores the
 		// field (RFC 9110 lets a server do so) and sends the empty body.
-		resp, body := do(t, ts, "GET", "/empty", "Range", "bytes=0-")
+		resp, body := svDo(t, ts, "GET", "/empty", "Range", "bytes=0-")
 		if !(resp.StatusCode == 416 && resp.Header.Get("Content-Range") == "bytes */0") && !(resp.StatusCode == 200 && len(body) == 0) {
 			t.Errorf("status %d Content-Range %q, want 416 bytes */0 or an empty 200", resp.StatusCode, resp.Header.Get("Content-Range"))
 		}
-		resp, body = do(t, ts, "GET", "/empty")
+		resp, body = svDo(t, ts, "GET", "/empty")
 		if resp.StatusCode != 200 || len(body) != 0 || resp.Header.Get("ETag") == "" {
 			t.Errorf("GET empty: %d, %d bytes, ETag %q", resp.StatusCode, len(body), resp.Header.Get("ETag"))
 		}
 	})
 
 	t.Run("two Range fields ignored", func(t *testing.T) {
-		resp, body := do(t, ts, "GET", "/f.bin", "Range", "bytes=0-1", "Range", "bytes=5-6")
+		resp, body := svDo(t, ts, "GET", "/f.bin", "Range", "bytes=0-1", "Range", "bytes=5-6")
 		if resp.StatusCode != 200 || len(body) != size {
 			t.Errorf("status %d, %d bytes; want 200 with the whole file", resp.StatusCode, len(body))
 		}
 	})
 }
 
-func clipBytes(b []byte) []byte {
+func svClip(b []byte) []byte {
 	if len(b) > 40 {
 		return b[:40]
 	}
@@ -291,20 +291,20 @@ func clipBytes(b []byte) []byte {
 // If-None-Match, then If-Modified-Since (only without If-None-Match, GET/HEAD),
 // then If-Range, then Range.
 func TestHandlerConditional(t *testing.T) {
-	data := testContent(500)
-	dir := writeTree(t, map[string][]byte{"f": data})
+	data := svContent(500)
+	dir := svTree(t, map[string][]byte{"f": data})
 	mtime := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	if err := os.Chtimes(filepath.Join(dir, "f"), mtime, mtime); err != nil {
 		t.Fatal(err)
 	}
-	_, ts := startHandler(t, dir, HandlerOptions{})
+	_, ts := svStart(t, dir, HandlerOptions{})
 	sum := sha256.Sum256(data)
 	etag := `"sha256-` + base64.RawURLEncoding.EncodeToString(sum[:]) + `"`
 	lm := mtime.Format(http.TimeFormat)
 	before := mtime.Add(-time.Hour).Format(http.TimeFormat)
 	after := mtime.Add(time.Hour).Format(http.TimeFormat)
 
-	resp, _ := do(t, ts, "GET", "/f")
+	resp, _ := svDo(t, ts, "GET", "/f")
 	if got := resp.Header.Get("ETag"); got != etag {
 		t.Fatalf("ETag %q, want %q (from the content's sha-256)", got, etag)
 	}
@@ -347,7 +347,7 @@ func TestHandlerConditional(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := do(t, ts, tc.method, "/f", tc.hdr...)
+			resp, body := svDo(t, ts, tc.method, "/f", tc.hdr...)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
 			}
@@ -372,15 +372,15 @@ func TestHandlerConditional(t *testing.T) {
 // 206 and HEAD, mirror order and cap, and the ETag policy shared across
 // servers.
 func TestHandlerMetalinkHeaders(t *testing.T) {
-	data := testContent(3000)
-	dir := writeTree(t, map[string][]byte{"sub/a b.iso": data})
+	data := svContent(3000)
+	dir := svTree(t, map[string][]byte{"sub/a b.iso": data})
 	mirrors := []Mirror{
 		{URL: "http://m3.example/pub/", Priority: 30},
 		{URL: "http://m1.example/pub", Priority: 1, Location: "de"},
 		{URL: "https://m2.example/x/", Priority: 2, Location: "fr"},
 		{URL: "http://unset.example/"},
 	}
-	_, ts := startHandler(t, dir, HandlerOptions{Mirrors: mirrors, LinkMirrors: 3})
+	_, ts := svStart(t, dir, HandlerOptions{Mirrors: mirrors, LinkMirrors: 3})
 	s256 := sha256.Sum256(data)
 	s512 := sha512.Sum512(data)
 	b256 := base64.StdEncoding.EncodeToString(s256[:])
@@ -403,7 +403,7 @@ func TestHandlerMetalinkHeaders(t *testing.T) {
 		{"Want-Repr-Digest malformed", "HEAD", []string{"Want-Repr-Digest", "sha-512=high"}, 200, "SHA-256=" + b256, "sha-256=:" + b256 + ":"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, _ := do(t, ts, tc.method, "/sub/a%20b.iso", tc.hdr...)
+			resp, _ := svDo(t, ts, tc.method, "/sub/a%20b.iso", tc.hdr...)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
 			}
@@ -443,12 +443,12 @@ func TestHandlerMetalinkHeaders(t *testing.T) {
 	}
 
 	t.Run("same bytes, same ETag on another server", func(t *testing.T) {
-		dir2 := writeTree(t, map[string][]byte{"elsewhere/other-name": data})
+		dir2 := svTree(t, map[string][]byte{"elsewhere/other-name": data})
 		old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
 		os.Chtimes(filepath.Join(dir2, "elsewhere/other-name"), old, old)
-		_, ts2 := startHandler(t, dir2, HandlerOptions{})
-		r1, _ := do(t, ts, "HEAD", "/sub/a%20b.iso")
-		r2, _ := do(t, ts2, "HEAD", "/elsewhere/other-name")
+		_, ts2 := svStart(t, dir2, HandlerOptions{})
+		r1, _ := svDo(t, ts, "HEAD", "/sub/a%20b.iso")
+		r2, _ := svDo(t, ts2, "HEAD", "/elsewhere/other-name")
 		if r1.Header.Get("ETag") == "" || r1.Header.Get("ETag") != r2.Header.Get("ETag") {
 			t.Errorf("ETags differ: %q vs %q", r1.Header.Get("ETag"), r2.Header.Get("ETag"))
 		}
@@ -458,8 +458,8 @@ func TestHandlerMetalinkHeaders(t *testing.T) {
 	})
 
 	t.Run("no Link duplicates when disabled", func(t *testing.T) {
-		_, ts3 := startHandler(t, dir, HandlerOptions{Mirrors: mirrors, LinkMirrors: -1, BaseURL: "https://dl.example/pub"})
-		resp, _ := do(t, ts3, "HEAD", "/sub/a%20b.iso")
+		_, ts3 := svStart(t, dir, HandlerOptions{Mirrors: mirrors, LinkMirrors: -1, BaseURL: "https://dl.example/pub"})
+		resp, _ := svDo(t, ts3, "HEAD", "/sub/a%20b.iso")
 		links := resp.Header.Values("Link")
 		if len(links) != 1 || links[0] != `<https://dl.example/pub/sub/a%20b.iso.meta4>; rel=describedby; type="application/metalink4+xml"` {
 			t.Errorf("Link = %q", links)
@@ -515,10 +515,10 @@ func (c *countingSums) count(name string) int {
 // TestHandlerHashesOnce: concurrent first requests hash a file once; a file
 // being hashed does not block requests for another file.
 func TestHandlerHashesOnce(t *testing.T) {
-	dir := writeTree(t, map[string][]byte{"slow": testContent(50_000), "other": testContent(10)})
+	dir := svTree(t, map[string][]byte{"slow": svContent(50_000), "other": svContent(10)})
 	release := make(chan struct{})
 	cs := &countingSums{inner: &Hasher{}, calls: map[string]int{}, hold: map[string]chan struct{}{"slow": release}}
-	_, ts := startHandler(t, dir, HandlerOptions{Sums: cs})
+	_, ts := svStart(t, dir, HandlerOptions{Sums: cs})
 
 	const n = 20
 	var wg sync.WaitGroup
@@ -538,7 +538,7 @@ func TestHandlerHashesOnce(t *testing.T) {
 		})
 	}
 	// While "slow" is held, "other" is served.
-	resp, body := do(t, ts, "GET", "/other")
+	resp, body := svDo(t, ts, "GET", "/other")
 	if resp.StatusCode != 200 || len(body) != 10 {
 		t.Fatalf("other file while slow one hashes: %d, %d bytes", resp.StatusCode, len(body))
 	}
@@ -555,7 +555,7 @@ func TestHandlerHashesOnce(t *testing.T) {
 		t.Errorf("slow hashed %d times, want once", got)
 	}
 	// Later requests come from memory.
-	do(t, ts, "HEAD", "/slow")
+	svDo(t, ts, "HEAD", "/slow")
 	if got := cs.count("slow"); got != 1 {
 		t.Errorf("slow hashed %d times after a repeat request, want once", got)
 	}
@@ -564,15 +564,15 @@ func TestHandlerHashesOnce(t *testing.T) {
 	os.WriteFile(p, []byte("changed!"), 0o644)
 	later := time.Now().Add(time.Minute)
 	os.Chtimes(p, later, later)
-	resp, body = do(t, ts, "GET", "/other")
+	resp, body = svDo(t, ts, "GET", "/other")
 	sum := sha256.Sum256([]byte("changed!"))
 	if string(body) != "changed!" || resp.Header.Get("Digest") != "SHA-256="+base64.StdEncoding.EncodeToString(sum[:]) {
 		t.Errorf("after change: %q, Digest %q", body, resp.Header.Get("Digest"))
 	}
 }
 
-// rawRequest sends raw bytes to the server and reads one response.
-func rawRequest(t *testing.T, addr, raw string) *http.Response {
+// svRaw sends raw bytes to the server and reads one response.
+func svRaw(t *testing.T, addr, raw string) *http.Response {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -595,12 +595,12 @@ func rawRequest(t *testing.T, addr, raw string) *http.Response {
 // TestHandlerSafety: only files under the root, dotfiles hidden, traversal
 // and absolute-path tricks refused (SECURITY.md rule 5, case 69).
 func TestHandlerSafety(t *testing.T) {
-	dir := writeTree(t, map[string][]byte{
+	dir := svTree(t, map[string][]byte{
 		"pub/file":      []byte("public"),
 		".secret":       []byte("hidden"),
 		"pub/.git/conf": []byte("hidden"),
 	})
-	outside := writeTree(t, map[string][]byte{"passwd": []byte("outside")})
+	outside := svTree(t, map[string][]byte{"passwd": []byte("outside")})
 	if err := os.Symlink(filepath.Join(outside, "passwd"), filepath.Join(dir, "pub/escape")); err != nil {
 		t.Fatal(err)
 	}
@@ -661,30 +661,30 @@ func TestHandlerSafety(t *testing.T) {
 		}{"/pub/fifo", 404})
 	}
 	for _, tc := range tests {
-		resp := rawRequest(t, addr, "GET "+tc.target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		resp := svRaw(t, addr, "GET "+tc.target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		if resp.StatusCode != tc.status {
 			t.Errorf("GET %s: status %d, want %d", tc.target, resp.StatusCode, tc.status)
 		}
 	}
 	for _, m := range []string{"POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
-		resp := rawRequest(t, addr, m+" /pub/file HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		resp := svRaw(t, addr, m+" /pub/file HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
 			t.Errorf("%s: status %d Allow %q, want 405 GET, HEAD", m, resp.StatusCode, resp.Header.Get("Allow"))
 		}
 	}
 	// The header size cap.
-	resp := rawRequest(t, addr, "GET /pub/file HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 2*ServerMaxHeaderBytes)+"\r\n\r\n")
+	resp := svRaw(t, addr, "GET /pub/file HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 2*ServerMaxHeaderBytes)+"\r\n\r\n")
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("huge header: status %d, want 431", resp.StatusCode)
 	}
 	// The index lists neither dotfiles nor escaping links nor the FIFO.
-	_, body := do(t, ts, "GET", "/pub/")
+	_, body := svDo(t, ts, "GET", "/pub/")
 	for _, hidden := range []string{".git", "escape", "fifo"} {
 		if strings.Contains(string(body), hidden) {
 			t.Errorf("index of /pub/ shows %q:\n%s", hidden, body)
 		}
 	}
-	_, body = do(t, ts, "GET", "/")
+	_, body = svDo(t, ts, "GET", "/")
 	if strings.Contains(string(body), ".secret") || strings.Contains(string(body), "outdir") {
 		t.Errorf("root index shows hidden entries:\n%s", body)
 	}
@@ -698,8 +698,8 @@ func TestHandlerSafety(t *testing.T) {
 // TestHandlerKeepAlive follows seed 003: HTTP/1.1 persistent by default,
 // HTTP/1.0 only when asked, Connection: close honoured.
 func TestHandlerKeepAlive(t *testing.T) {
-	dir := writeTree(t, map[string][]byte{"f": []byte("0123456789")})
-	_, ts := startHandler(t, dir, HandlerOptions{})
+	dir := svTree(t, map[string][]byte{"f": []byte("0123456789")})
+	_, ts := svStart(t, dir, HandlerOptions{})
 	addr := ts.Listener.Addr().String()
 
 	// exchange sends req on c and reads a response; it reports whether the
@@ -760,7 +760,7 @@ func TestHandlerKeepAlive(t *testing.T) {
 }
 
 func TestHandlerHTTP2OverTLS(t *testing.T) {
-	dir := writeTree(t, map[string][]byte{"f": testContent(70_000)})
+	dir := svTree(t, map[string][]byte{"f": svContent(70_000)})
 	h, err := NewHandler(dir, HandlerOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -778,7 +778,7 @@ func TestHandlerHTTP2OverTLS(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.ProtoMajor != 2 || resp.StatusCode != 206 || !bytes.Equal(body, testContent(70_000)[100:200]) {
+	if resp.ProtoMajor != 2 || resp.StatusCode != 206 || !bytes.Equal(body, svContent(70_000)[100:200]) {
 		t.Errorf("%s %d, %d bytes", resp.Proto, resp.StatusCode, len(body))
 	}
 	if resp.Header.Get("Digest") == "" || resp.Header.Get("ETag") == "" {
@@ -787,13 +787,13 @@ func TestHandlerHTTP2OverTLS(t *testing.T) {
 }
 
 func TestHandlerLogsNoSecrets(t *testing.T) {
-	dir := writeTree(t, map[string][]byte{"f": []byte("x")})
+	dir := svTree(t, map[string][]byte{"f": []byte("x")})
 	var mu sync.Mutex
 	var buf bytes.Buffer
-	logger := newTestLogger(&mu, &buf)
-	_, ts := startHandler(t, dir, HandlerOptions{Logger: logger})
-	do(t, ts, "GET", "/f?token=s3cr3t-query", "Authorization", "Bearer s3cr3t-auth", "Cookie", "session=s3cr3t-cookie")
-	do(t, ts, "GET", "/missing")
+	logger := svLogger(&mu, &buf)
+	_, ts := svStart(t, dir, HandlerOptions{Logger: logger})
+	svDo(t, ts, "GET", "/f?token=s3cr3t-query", "Authorization", "Bearer s3cr3t-auth", "Cookie", "session=s3cr3t-cookie")
+	svDo(t, ts, "GET", "/missing")
 	mu.Lock()
 	out := buf.String()
 	mu.Unlock()
@@ -806,17 +806,17 @@ func TestHandlerLogsNoSecrets(t *testing.T) {
 }
 
 func TestHandlerDirectories(t *testing.T) {
-	data := testContent(2048)
-	dir := writeTree(t, map[string][]byte{"rel/v1/app.tar.gz": data, "rel/v1/app.tar.gz.meta4": []byte("<real/>"), "rel/<b>&.txt": []byte("x")})
+	data := svContent(2048)
+	dir := svTree(t, map[string][]byte{"rel/v1/app.tar.gz": data, "rel/v1/app.tar.gz.meta4": []byte("<real/>"), "rel/<b>&.txt": []byte("x")})
 	mirrors := []Mirror{{URL: "https://mirror.example/pub/", Priority: 1, Location: "se"}}
-	_, ts := startHandler(t, dir, HandlerOptions{Mirrors: mirrors})
+	_, ts := svStart(t, dir, HandlerOptions{Mirrors: mirrors})
 
-	resp, _ := do(t, ts, "GET", "/rel")
+	resp, _ := svDo(t, ts, "GET", "/rel")
 	if resp.StatusCode != 200 || resp.Request.URL.Path != "/rel/" {
 		t.Fatalf("GET /rel: %d at %s, want the index at /rel/ after a redirect", resp.StatusCode, resp.Request.URL.Path)
 	}
-	do(t, ts, "HEAD", "/rel/v1/app.tar.gz") // hash it: the index shows known hashes
-	resp, body := do(t, ts, "GET", "/rel/v1/")
+	svDo(t, ts, "HEAD", "/rel/v1/app.tar.gz") // hash it: the index shows known hashes
+	resp, body := svDo(t, ts, "GET", "/rel/v1/")
 	page := string(body)
 	sum := sha256.Sum256(data)
 	for _, want := range []string{
@@ -836,29 +836,29 @@ func TestHandlerDirectories(t *testing.T) {
 		t.Errorf("index Content-Type %q", ct)
 	}
 	// A real NAME.meta4 file wins over the generated one.
-	resp, body = do(t, ts, "GET", "/rel/v1/app.tar.gz.meta4")
+	resp, body = svDo(t, ts, "GET", "/rel/v1/app.tar.gz.meta4")
 	if string(body) != "<real/>" || resp.Header.Get("Content-Type") != mediaMeta4 {
 		t.Errorf("real .meta4: %q %q", body, resp.Header.Get("Content-Type"))
 	}
 	// Names are escaped in the page.
-	_, body = do(t, ts, "GET", "/rel/")
+	_, body = svDo(t, ts, "GET", "/rel/")
 	if strings.Contains(string(body), "<b>&") || !strings.Contains(string(body), "&lt;b&gt;&amp;.txt") {
 		t.Errorf("index does not escape names:\n%s", body)
 	}
 }
 
-// lockedWriter serialises writes to w with mu.
-type lockedWriter struct {
+// svLockedWriter serialises writes to w with mu.
+type svLockedWriter struct {
 	mu *sync.Mutex
 	w  io.Writer
 }
 
-func (l lockedWriter) Write(p []byte) (int, error) {
+func (l svLockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
 
-func newTestLogger(mu *sync.Mutex, w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(lockedWriter{mu, w}, nil))
+func svLogger(mu *sync.Mutex, w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(svLockedWriter{mu, w}, nil))
 }

@@ -73,6 +73,7 @@ NAME is at URL/NAME on each mirror.`,
 				Negotiate:   negotiate,
 				BaseURL:     baseURL,
 				Logger:      reqLogger,
+				Generator:   "mlink/" + version(),
 			}
 			if mirrorsFile != "" {
 				f, err := os.Open(mirrorsFile)
