@@ -62,6 +62,10 @@
 // ErrVerify (exit 3). No supported hash at all is refused unless InsecureNoHash; md5
 // or sha-1 only gives an EventWarning (RequireStrongHash refuses).
 //
+// A file whose metalink gives no size cannot be split: it is fetched with one plain
+// GET at a time, mirrors in preference order, hashed while it streams, and the first
+// copy that matches every whole-file hash wins (each mirror is asked once).
+//
 // # Concurrency
 //
 // One goroutine per connection slot (worker) plus the caller's, which emits progress

@@ -22,9 +22,6 @@ var (
 	ErrWeakHash = errors.New("only weak hashes (md5, sha-1)")
 	// ErrNoFiles: nothing to download (no file entries, or Select matched none).
 	ErrNoFiles = errors.New("no files selected")
-	// ErrUnknownSize: the metalink does not give the file size and no mirror could
-	// serve the file sequentially.
-	ErrUnknownSize = errors.New("file size unknown")
 	// ErrUsage: the options are inconsistent (e.g. Output with several files).
 	ErrUsage = errors.New("invalid options")
 

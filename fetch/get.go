@@ -307,11 +307,8 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fr, fmt.Errorf("%s: %w", f.Name, err)
 	}
-	if f.Size < 0 {
-		return fr, fmt.Errorf("%s: %w", f.Name, ErrUnknownSize)
-	}
 	mirrors := g.orderMirrors(f)
-	if len(mirrors) == 0 && f.Size > 0 {
+	if len(mirrors) == 0 && f.Size != 0 {
 		return fr, fmt.Errorf("%s: %w: no http or https mirror", f.Name, ErrNoSource)
 	}
 	part, partName, err := createPart(root, name, f.Size)
@@ -326,6 +323,25 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 		}
 	}()
 
+	if f.Size < 0 {
+		if len(whole) == 0 && !g.o.InsecureNoHash {
+			return fr, fmt.Errorf("%s: %w: size unknown and no whole-file hash", f.Name, ErrNoHash)
+		}
+		g.emit(Event{Kind: EventFileStart, File: f.Name, Size: -1, Piece: -1})
+		sum, reps, err := g.getUnknownSize(ctx, part, f, whole, mirrors)
+		fr.Mirrors = reps
+		for _, r := range reps {
+			fr.Bytes += r.Bytes
+		}
+		if err != nil {
+			keep = ctx.Err() != nil
+			return fr, err
+		}
+		if fi, err := part.Stat(); err == nil {
+			fr.Size = fi.Size()
+		}
+		return g.finishFile(fr, f, part, root, partName, name, sum, &keep)
+	}
 	j := g.newJob(f, part, whole, pieces, mirrors)
 	for i := 0; i < j.n; i++ {
 		if j.have[i] {
@@ -357,17 +373,22 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 	if sum == "" && pieces != nil {
 		sum = pieces.Type + " pieces"
 	}
+	return g.finishFile(fr, f, part, root, partName, name, sum, &keep)
+}
+
+// finishFile fsyncs the verified part file and gives it its final name.
+func (g *getter) finishFile(fr FileReport, f *metalink.File, part *os.File, root *os.Root, partName, name, sum string, keep *bool) (FileReport, error) {
 	fr.Hash = sum
 	if err := part.Sync(); err != nil {
 		return fr, fmt.Errorf("%s: fsync: %w", f.Name, err)
 	}
 	if err := finalize(root, partName, name, g.o.Overwrite); err != nil {
-		keep = errors.Is(err, ErrExists)
+		*keep = errors.Is(err, ErrExists)
 		return fr, fmt.Errorf("%s: %w", f.Name, err)
 	}
-	keep = true
+	*keep = true
 	fr.State = "done"
-	g.emit(Event{Kind: EventFileDone, File: f.Name, Size: f.Size, Done: f.Size, Pieces: j.n, Piece: -1})
+	g.emit(Event{Kind: EventFileDone, File: f.Name, Size: fr.Size, Done: fr.Size, Pieces: fr.Pieces, Piece: -1})
 	return fr, nil
 }
 

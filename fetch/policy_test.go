@@ -250,3 +250,32 @@ func TestEmptyFile(t *testing.T) {
 	}
 	assertFile(t, dir, "empty", nil)
 }
+
+// Without a size the file comes in one plain GET per mirror, verified by the whole-file
+// hash; a mirror whose copy fails it is dropped and the next one asked.
+func TestUnknownSize(t *testing.T) {
+	data, f := testFile(t, "f.bin", 100<<10, 0, 30)
+	f.Size = -1
+	bad := mirrortest.Start(t, data, mirrortest.CorruptRange(5000, 10))
+	good := mirrortest.Start(t, data)
+	dir := t.TempDir()
+	rep, err := runGet(t, f, fastOpts(dir), bad.URL(), good.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	if r := mirrorReport(t, rep, bad.URL()); r.State != MirrorDropped || r.Good != 0 {
+		t.Errorf("corrupting mirror: %+v", r)
+	}
+	if bad.RequestCount() != 1 || good.RequestCount() != 1 {
+		t.Errorf("requests: bad %d, good %d; want one each", bad.RequestCount(), good.RequestCount())
+	}
+	// Only the corrupting mirror: ErrVerify, nothing left.
+	dir = t.TempDir()
+	if _, err := runGet(t, f, fastOpts(dir), bad.URL()); !errors.Is(err, ErrVerify) {
+		t.Errorf("corrupt only: %v, want ErrVerify", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
+	}
+}

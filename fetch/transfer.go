@@ -41,13 +41,6 @@ func (j *job) transfer(a *assignment) {
 	} else if err != nil && errors.Is(cause, errLostRace) {
 		j.g.o.Logger.Debug("lost race", "file", j.name, "mirror", m.name, "piece", a.lo)
 	}
-	if a.seq && m.state == MirrorNoRange {
-		// One sequential pass only: never pull whole copies repeatedly.
-		m.state = MirrorDropped
-		if err == nil {
-			m.lastErr = errors.New("sequential pass ended")
-		}
-	}
 	j.endAssignLocked(a)
 }
 
