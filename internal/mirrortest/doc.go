@@ -26,8 +26,9 @@
 //     (listener and all connections closed once N bytes were served in total),
 //     Stall (never answers), StallAfter (headers and N bytes, then nothing),
 //     Trickle (bytes/s per response), Throttle (bytes/s shared by every connection of
-//     the mirror, golang.org/x/time/rate, charged after each write of at most the
-//     burst, a twentieth of a second of data capped at 64 KiB), Latency;
+//     the mirror, golang.org/x/time/rate, charged after each write of at most 64 KiB
+//     and never more than the burst, a tenth of a second of data capped at 4 MiB),
+//     Latency;
 //   - status: Fail (404/403/410, or 429/503 with Retry-After, for the first N requests
 //     or always), Redirect, RedirectPath (chains), RedirectLoop, RedirectCode;
 //   - transport and headers: TLS (a fresh self-signed certificate; trust CertPool or

@@ -261,14 +261,14 @@ type respWriter struct {
 }
 
 func (m *Mirror) newRespWriter(ctx context.Context, w http.ResponseWriter) *respWriter {
-	rw := &respWriter{ResponseWriter: w, m: m, ctx: ctx, chunk: 32 << 10}
+	rw := &respWriter{ResponseWriter: w, m: m, ctx: ctx, chunk: copyBuf}
 	if m.cfg.trickle > 0 {
 		b := burstFor(m.cfg.trickle)
 		rw.trickle = rate.NewLimiter(rate.Limit(m.cfg.trickle), b)
-		rw.chunk = min(rw.chunk, b)
+		rw.chunk = min(rw.chunk, chunkFor(b))
 	}
 	if m.limiter != nil {
-		rw.chunk = min(rw.chunk, m.limiter.Burst())
+		rw.chunk = min(rw.chunk, chunkFor(m.limiter.Burst()))
 	}
 	return rw
 }
@@ -356,6 +356,36 @@ func (w *respWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// copyBuf is the largest write when no limiter asks for less.
+const copyBuf = 256 << 10
+
+var copyPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
+
+// ReadFrom copies src in writes of up to copyBuf bytes (io.Copy's default 32 KiB
+// buffer made an unthrottled mirror slower than the clients it serves).
+func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
+	bp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bp)
+	buf := (*bp)[:min(copyBuf, max(w.chunk, 32<<10))]
+	var total int64
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			wn, werr := w.Write(buf[:n])
+			total += int64(wn)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
 }
 
 // Flush lets handlers flush through the wrapper.

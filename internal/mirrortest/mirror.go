@@ -141,12 +141,17 @@ func NewReaderAt(r io.ReaderAt, size int64, opts ...Option) *Mirror {
 	return m
 }
 
-// burstFor picks the limiter burst (and the largest write) for a rate: a twentieth of a
-// second of data, between 1 byte and 64 KiB, so throttled output is smooth.
+// burstFor picks the limiter burst for a rate: a tenth of a second of data, between
+// 1 byte and 4 MiB, so that a writer delayed by a busy machine catches up instead of
+// losing its tokens to the cap.
 func burstFor(bps float64) int {
-	b := int(bps / 20)
-	return max(1, min(b, 64<<10))
+	b := int(bps / 10)
+	return max(1, min(b, 4<<20))
 }
+
+// chunkFor is the largest single write under a limiter of burst b: at most 64 KiB, so
+// throttled output stays smooth.
+func chunkFor(b int) int { return min(b, 64<<10) }
 
 // URL is the URL of the main file.
 func (m *Mirror) URL() string { return m.base + m.cfg.path }
@@ -232,7 +237,8 @@ func (m *Mirror) CorruptedPieces(pieceLength int64) []int64 {
 	return m.files[m.cfg.path].corruptedPieces(pieceLength)
 }
 
-// Dead reports whether the mirror has died (DieAfter) or been closed.
+// Dead reports whether the mirror has died (DieAfter or Kill); Close alone does not
+// make it dead.
 func (m *Mirror) Dead() bool { return m.dead.Load() }
 
 // Kill makes the mirror die now: listener and all connections closed.
@@ -246,24 +252,29 @@ func (m *Mirror) Close() {
 		m.closing = true
 		m.mu.Unlock()
 		m.cancel()
-		m.die()
+		m.closeConns()
 		m.srv.Close()
 		<-m.serveErr
 		m.handlers.Wait()
 	})
 }
 
-// die closes the listener and every open connection.
+// die makes the mirror dead: listener and every open connection closed.
 func (m *Mirror) die() {
 	m.dieOnce.Do(func() {
 		m.dead.Store(true)
-		m.ln.Close()
-		m.mu.Lock()
-		for c := range m.open {
-			c.Close()
-		}
-		m.mu.Unlock()
+		m.closeConns()
 	})
+}
+
+// closeConns closes the listener and every open connection.
+func (m *Mirror) closeConns() {
+	m.ln.Close()
+	m.mu.Lock()
+	for c := range m.open {
+		c.Close()
+	}
+	m.mu.Unlock()
 }
 
 func (m *Mirror) connState(c net.Conn, st http.ConnState) {
@@ -272,7 +283,7 @@ func (m *Mirror) connState(c net.Conn, st http.ConnState) {
 	switch st { // closed connections are removed; die closes the rest
 	case http.StateNew:
 		m.conns.Add(1)
-		if m.dead.Load() {
+		if m.dead.Load() || m.closing {
 			c.Close()
 			return
 		}

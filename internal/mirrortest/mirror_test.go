@@ -266,6 +266,9 @@ func TestStall(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	m.Close()
+	if m.Dead() {
+		t.Error("Close made the mirror report itself dead")
+	}
 }
 
 func TestStallAfter(t *testing.T) {
