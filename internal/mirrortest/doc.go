@@ -28,7 +28,7 @@
 //     Trickle (bytes/s per response), Throttle (bytes/s shared by every connection of
 //     the mirror, golang.org/x/time/rate, charged after each write of at most 64 KiB
 //     and never more than the burst, a tenth of a second of data capped at 4 MiB),
-//     Latency;
+//     Latency, SlowClose (FIN after the body, then the socket held open);
 //   - status: Fail (404/403/410, or 429/503 with Retry-After, for the first N requests
 //     or always), Redirect, RedirectPath (chains), RedirectLoop, RedirectCode;
 //   - transport and headers: TLS (a fresh self-signed certificate; trust CertPool or

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -122,7 +123,43 @@ func (m *Mirror) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", f.etag)
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
+	if cfg.slowClose > 0 {
+		w.Header().Set("Connection", "close")
+	}
 	http.ServeContent(rw, r, "", cfg.lastModified, io.NewSectionReader(f, 0, f.size))
+	if cfg.slowClose > 0 && r.Method == http.MethodGet {
+		m.slowClose(ctx, w)
+	}
+}
+
+// slowClose flushes the response, half-closes the connection and keeps it for
+// cfg.slowClose (or until the mirror closes) before closing it.
+func (m *Mirror) slowClose(ctx context.Context, w http.ResponseWriter) {
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return
+	}
+	c, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	raw := c
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	t := time.NewTimer(m.cfg.slowClose)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-m.ctx.Done():
+	}
 }
 
 func (m *Mirror) redirect(w http.ResponseWriter, r *http.Request, target string) {

@@ -583,3 +583,15 @@ func TestHeadersETagLatency(t *testing.T) {
 		t.Errorf("ETag(\"\") still sends %q", r.resp.Header.Get("ETag"))
 	}
 }
+
+func TestSlowClose(t *testing.T) {
+	data := content(5000)
+	m := New(data, SlowClose(time.Hour))
+	c := client(t, m)
+	r := get(t, c, "GET", m.URL(), "bytes=0-99")
+	if r.err != nil || !bytes.Equal(r.body, data[:100]) {
+		t.Fatalf("got %v", r.err)
+	}
+	// The connection is held open (half-closed); Close must still end it promptly.
+	m.Close()
+}

@@ -42,6 +42,7 @@ type config struct {
 	trickle      float64
 	throttle     float64
 	latency      time.Duration
+	slowClose    time.Duration
 	contentRange func(first, last, total int64) string
 	multipart    bool
 	longBody     int64
@@ -160,6 +161,11 @@ func Throttle(bytesPerSecond float64) Option { return func(c *config) { c.thrott
 
 // Latency delays every response by d before its status line (case 58).
 func Latency(d time.Duration) Option { return func(c *config) { c.latency = d } }
+
+// SlowClose ends every GET of a file by half-closing the connection (FIN after the
+// body) and keeping it open for d before closing it (case 59, toxiproxy slow_close).
+// The connection is not reused.
+func SlowClose(d time.Duration) Option { return func(c *config) { c.slowClose = d } }
 
 // ContentRange replaces the Content-Range header of every 206 with f(first, last, total)
 // computed from the true one; f returning "" removes the header (case 49).
