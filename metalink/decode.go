@@ -1249,8 +1249,8 @@ func isDigits(s string) bool {
 }
 
 func isLowerHex(s string) bool {
-	for _, c := range []byte(s) {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}
 	}
@@ -1294,8 +1294,11 @@ func (fs *fileState) size(s string) {
 // normHash checks a hash value of a supported type: trimmed, lower-cased, and of
 // the exact hex length.
 func normHash(canon, v string) (string, error) {
-	v = strings.ToLower(strings.TrimSpace(v))
+	v = strings.TrimSpace(v)
 	want := HashHexLen(canon)
+	if !isLowerHex(v) {
+		v = strings.ToLower(v) // upper-case hex is accepted; lower it only when needed
+	}
 	if !isLowerHex(v) {
 		return "", fmt.Errorf("%w: %s value %s is not hexadecimal", ErrBadHash, canon, quoteShort(v))
 	}
