@@ -61,7 +61,7 @@ td.date{white-space:nowrap}
 code{font-size:.78rem;word-break:break-all;color:#444}
 a{color:#0645ad;text-decoration:none}
 a:hover{text-decoration:underline}
-.links a{margin-right:.6rem;white-space:nowrap}
+.links a{margin-right:.6rem;white-space:nowrap;display:inline-block}
 .dir a.name{font-weight:600}
 footer{margin-top:1rem;font-size:.8rem;color:#777}
 @media (max-width:40rem){
@@ -90,7 +90,7 @@ footer{margin-top:1rem;font-size:.8rem;color:#777}
 <td class="size"{{if not .IsDir}} title="{{.Size}} bytes"{{end}}>{{.SizeText}}</td>
 <td class="date">{{.Modified}}</td>
 <td>{{if .SHA256}}<code>{{.SHA256}}</code>{{end}}</td>
-<td class="links">{{if .Meta4Href}}<a class="meta4" href="{{.Meta4Href}}">.meta4</a>{{end}}{{range .Mirrors}}<a class="mirror" href="{{.URL}}">{{.Label}}</a>{{end}}</td>
+<td class="links">{{if .Meta4Href}}<a class="meta4" href="{{.Meta4Href}}">.meta4</a> {{end}}{{range .Mirrors}}<a class="mirror" href="{{.URL}}">{{.Label}}</a> {{end}}</td>
 </tr>
 {{- end}}
 </tbody>
