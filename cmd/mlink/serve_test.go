@@ -50,7 +50,9 @@ func startServe(t *testing.T, args ...string) (base string, stop func() (int, st
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &serveSyncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, append([]string{"serve"}, args...), strings.NewReader(""), io.Discard, stderr) }()
+	go func() {
+		done <- run(ctx, append([]string{"serve"}, args...), strings.NewReader(""), io.Discard, stderr)
+	}()
 	re := regexp.MustCompile(`serving .* at (https?://[^ ]+?)/\n`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
