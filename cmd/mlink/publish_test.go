@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mlinkdev/mlink/metalink"
+	"github.com/mlinkdev/mlink/publish"
 )
 
 // publishTree writes a small release tree with awkward names and old mtimes.
@@ -530,4 +532,51 @@ func TestPublishChildProcess(t *testing.T) {
 		t.Skip("helper process for TestPublishUnreadableFile; runs only as its child")
 	}
 	os.Exit(run(t.Context(), strings.Split(args, "\n"), os.Stdin, os.Stdout, os.Stderr))
+}
+
+func TestPublishDamagedAndBusyCache(t *testing.T) {
+	dir, _ := publishTree(t)
+	tmp := t.TempDir()
+	cache := filepath.Join(tmp, "hashes.db")
+	os.WriteFile(cache, publishRand(40_000, 9), 0o600)
+	stdout, stderr, code := runCLI(t, "publish", "--json", "--cache", cache, "-o", filepath.Join(tmp, "a.meta4"), dir)
+	if code != 0 || !strings.Contains(stderr, "warning") || !strings.Contains(stderr, "damaged") {
+		t.Fatalf("damaged cache: exit %d, stderr %q; want success with a warning", code, stderr)
+	}
+	var s publishSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil || s.Hashed != 3 || len(s.Warnings) == 0 {
+		t.Fatalf("summary %+v (%v), want 3 hashed files and the warning", s, err)
+	}
+	// The rebuilt cache works on the next run.
+	stdout, _, code = runCLI(t, "publish", "--json", "--cache", cache, "-o", filepath.Join(tmp, "b.meta4"), dir)
+	if err := json.Unmarshal([]byte(stdout), &s); code != 0 || err != nil || s.Cached != 3 {
+		t.Fatalf("run on the rebuilt cache: exit %d, summary %+v", code, s)
+	}
+	if testing.Short() {
+		return
+	}
+	// A cache held by another process: hash without it, with a warning.
+	held, err := publish.OpenCache(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	stdout, stderr, code = runCLI(t, "publish", "--json", "--cache", cache, "-o", filepath.Join(tmp, "c.meta4"), dir)
+	if err := json.Unmarshal([]byte(stdout), &s); code != 0 || err != nil || s.Hashed != 3 || !strings.Contains(stderr, "in use") {
+		t.Fatalf("busy cache: exit %d, summary %+v, stderr %q", code, s, stderr)
+	}
+}
+
+func TestPublishInterrupted(t *testing.T) {
+	dir, _ := publishTree(t)
+	out := filepath.Join(t.TempDir(), "r.meta4")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, stderr, code := runCLIContext(t, ctx, "", "publish", "--no-cache", "-o", out, dir)
+	if code != exitInterrupted {
+		t.Fatalf("cancelled publish: exit %d (%s), want %d", code, stderr, exitInterrupted)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 0 {
+		t.Fatalf("cancelled publish left %v", ents)
+	}
 }
