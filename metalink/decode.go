@@ -786,12 +786,13 @@ func quoteShort(s string) string {
 
 // fileState accumulates one <file> entry and the first reason to refuse it.
 type fileState struct {
-	d       *decoder
-	idx     int
-	name    string
-	f       File
-	refusal *FileError
-	nurls   int // <url> elements seen, for the MaxURLs cap
+	d        *decoder
+	idx      int
+	name     string
+	f        File
+	refusal  *FileError
+	nurls    int // <url> elements seen, for the MaxURLs cap
+	warnings []string
 }
 
 func (fs *fileState) refuse(elem string, err error) {
@@ -800,8 +801,12 @@ func (fs *fileState) refuse(elem string, err error) {
 	}
 }
 
+// warn records a warning about this entry; it is reported only if the entry is
+// accepted (a refused entry is reported by its refusal alone).
 func (fs *fileState) warn(format string, a ...any) {
-	fs.d.warn("file #%d %q: %s", fs.idx+1, fs.name, fmt.Sprintf(format, a...))
+	if len(fs.warnings) < maxWarnings {
+		fs.warnings = append(fs.warnings, fmt.Sprintf("file #%d %q: %s", fs.idx+1, fs.name, fmt.Sprintf(format, a...)))
+	}
 }
 
 func (d *decoder) file(se xml.StartElement) error {
@@ -832,6 +837,9 @@ func (d *decoder) file(se xml.StartElement) error {
 	if fs.refusal != nil {
 		d.m.Refused = append(d.m.Refused, fs.refusal)
 		return nil
+	}
+	for _, w := range fs.warnings {
+		d.warn("%s", w)
 	}
 	fs.f.Name = name
 	d.m.Files = append(d.m.Files, fs.f)

@@ -32,7 +32,9 @@
 // document: it is recorded in Metalink.Refused as a *FileError naming the
 // entry's index, its name as written, the element at fault and the sentinel.
 // When no entry is acceptable, Decode returns the document with its Refused list
-// and an error wrapping ErrNoFiles, so that a caller can show why.
+// and an error wrapping ErrNoFiles, so that a caller can show why. Tolerated
+// problems become Metalink.Warnings (at most 1000, then a count); warnings about
+// an entry that ends up refused are dropped, its refusal says what matters.
 //
 // An entry is refused for: a missing or unsafe name (CheckName), an unsafe
 // metaurl@name or v3 signature@file, a malformed <size> (digits only, at most

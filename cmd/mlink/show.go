@@ -228,7 +228,11 @@ func printShow(w io.Writer, source string, m *metalink.Metalink) {
 			if metalink.IsWeakHash(p.Type) {
 				note = "  (weak)"
 			}
-			fmt.Fprintf(tw, "  pieces\t%d pieces of %s (%d bytes), %s%s\n", len(p.Hashes), showHuman(p.Length), p.Length, p.Type, note)
+			plural := "s"
+			if len(p.Hashes) == 1 {
+				plural = ""
+			}
+			fmt.Fprintf(tw, "  pieces\t%d piece%s of %s (%d bytes), %s%s\n", len(p.Hashes), plural, showHuman(p.Length), p.Length, p.Type, note)
 		}
 		for _, s := range f.Signatures {
 			file := ""
