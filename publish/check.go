@@ -33,8 +33,9 @@ type Verdict string
 const (
 	// VerdictOK: reachable, right size, Range honoured exactly, every sampled piece matched.
 	VerdictOK Verdict = "ok"
-	// VerdictStale: the mirror serves another version of the file: another size, or every
-	// sampled piece (at least one) differs.
+	// VerdictStale: the mirror serves another version of the file: another size, a
+	// Digest/Repr-Digest header naming another hash, or every sampled piece (at least one)
+	// differs.
 	VerdictStale Verdict = "stale"
 	// VerdictCorrupt: some but not all sampled pieces differ, or the body is content-encoded.
 	VerdictCorrupt Verdict = "corrupt"
@@ -447,6 +448,9 @@ func (c *checker) judgeProbe(resp *http.Response, f *metalink.File, ranged bool)
 		if resp.ContentLength >= 0 && f.Size >= 0 && resp.ContentLength != f.Size {
 			return VerdictStale, fmt.Sprintf("size %d, metalink says %d", resp.ContentLength, f.Size)
 		}
+		if reason := digestMismatch(resp, f); reason != "" {
+			return VerdictStale, reason
+		}
 		if ranged {
 			return VerdictNoRange, "answered a Range request with 200 and the whole file"
 		}
@@ -463,6 +467,9 @@ func (c *checker) judgeProbe(resp *http.Response, f *metalink.File, ranged bool)
 	if perr == nil && total >= 0 && f.Size >= 0 && total != f.Size {
 		return VerdictStale, fmt.Sprintf("size %d, metalink says %d", total, f.Size)
 	}
+	if reason := digestMismatch(resp, f); reason != "" {
+		return VerdictStale, reason
+	}
 	if err := httphdr.CheckContentRange(cr, 0, 1, f.Size); err != nil {
 		if cr == "" {
 			return VerdictNoRange, "206 without Content-Range"
@@ -473,6 +480,32 @@ func (c *checker) judgeProbe(resp *http.Response, f *metalink.File, ranged bool)
 		return VerdictNoRange, fmt.Sprintf("Content-Length %d for a 1-byte range", resp.ContentLength)
 	}
 	return "", ""
+}
+
+// digestMismatch compares the whole-file digests a mirror advertises (RFC 3230 Digest,
+// RFC 9530 Repr-Digest; both describe the whole representation, also on a 206) with the
+// metalink's hashes of the same algorithm and names the first difference. Headers that
+// do not parse are ignored: they are advice, the pieces are the proof.
+func digestMismatch(resp *http.Response, f *metalink.File) string {
+	var ds []httphdr.Digest
+	for _, v := range resp.Header.Values("Repr-Digest") {
+		if d, err := httphdr.ParseReprDigest(v); err == nil {
+			ds = append(ds, d...)
+		}
+	}
+	for _, v := range resp.Header.Values("Digest") {
+		if d, err := httphdr.ParseDigest(v); err == nil {
+			ds = append(ds, d...)
+		}
+	}
+	for _, d := range ds {
+		for _, h := range f.Hashes {
+			if h.Type == d.Algorithm && !strings.EqualFold(h.Value, d.Hex()) {
+				return fmt.Sprintf("mirror's %s digest header differs from the metalink's %s", d.Algorithm, h.Type)
+			}
+		}
+	}
+	return ""
 }
 
 // reportedSize is the file size a response states: the Content-Range total of a 206,

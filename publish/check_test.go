@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"net/http"
 	"strings"
@@ -53,6 +54,11 @@ func checkMetalink(name string, data []byte, urls ...string) *metalink.Metalink 
 		f.URLs = append(f.URLs, metalink.URL{URL: u, Priority: i + 1})
 	}
 	return &metalink.Metalink{Format: metalink.FormatV4, Files: []metalink.File{f}}
+}
+
+func b64sha256(b []byte) string {
+	s := sha256.Sum256(b)
+	return base64.StdEncoding.EncodeToString(s[:])
 }
 
 // trustingClient is NewCheckClient trusting the given TLS mirrors' certificates.
@@ -109,6 +115,8 @@ func TestCheckMirrorsVerdicts(t *testing.T) {
 		{name: "redirect to good", mirror: start(data, mirrortest.Redirect(httpMirror.URL())), verdict: VerdictOK},
 		{name: "huge header", mirror: start(data, mirrortest.HugeHeader(100<<10)), verdict: VerdictDown},
 		{name: "ftp", url: "ftp://127.0.0.1/f", verdict: VerdictSkipped},
+		{name: "digest header of another file", mirror: start(data, mirrortest.Header("Digest", "SHA-256="+b64sha256(other))), verdict: VerdictStale, reason: "digest header"},
+		{name: "repr-digest header of this file", mirror: start(data, mirrortest.Header("Repr-Digest", "sha-256=:"+b64sha256(data)+":")), verdict: VerdictOK},
 	}
 	var urls []string
 	for i := range cases {
@@ -165,7 +173,7 @@ func TestCheckMirrorsVerdicts(t *testing.T) {
 	for _, u := range pruned.Files[0].URLs {
 		kept = append(kept, u.URL)
 	}
-	want := []string{urls[0], urls[1], urls[19], urls[21]}
+	want := []string{urls[0], urls[1], urls[19], urls[21], urls[23]}
 	if strings.Join(kept, " ") != strings.Join(want, " ") {
 		t.Errorf("pruned URLs = %v, want %v", kept, want)
 	}

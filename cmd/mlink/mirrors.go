@@ -66,7 +66,8 @@ http(s) URL):
 
 Each mirror gets a verdict:
   ok        everything above holds
-  stale     another version of the file: another size, or every sampled piece differs
+  stale     another version of the file: another size, a Digest or Repr-Digest header
+            with another hash, or every sampled piece differs
   corrupt   some sampled pieces differ, or the body is gzip-encoded
   no-range  Range not honoured (200, wrong or missing Content-Range, wrong length)
   down      unreachable, TLS error, timeout, redirect refused, or an HTTP error status
