@@ -114,7 +114,7 @@ func Generate(ctx context.Context, paths []string, opts Options) (*Result, error
 		return nil, err
 	}
 	if opts.Origin != "" {
-		if _, err := checkBaseURL(opts.Origin); err != nil {
+		if err := CheckOrigin(opts.Origin, opts.Each); err != nil {
 			return nil, fmt.Errorf("origin: %w", err)
 		}
 	}

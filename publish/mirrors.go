@@ -133,6 +133,24 @@ func parseMirrorFields(fields []string) (Mirror, error) {
 
 func isASCIILetter(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
 
+// CheckOrigin validates the URL a document will be published at: absolute http
+// or https with a host and no credentials or fragment (a query is allowed). With
+// each set it must be a base URL as for a mirror (no query either).
+func CheckOrigin(s string, each bool) error {
+	if each {
+		_, err := checkBaseURL(s)
+		return err
+	}
+	u, err := url.Parse(s)
+	if err != nil || (strings.ToLower(u.Scheme) != "http" && strings.ToLower(u.Scheme) != "https") || u.Host == "" {
+		return fmt.Errorf("%w: origin %q is not an absolute http or https URL", ErrBadMirror, s)
+	}
+	if u.User != nil || u.Fragment != "" || strings.ContainsAny(s, " \t\r\n#") {
+		return fmt.Errorf("%w: origin %q has credentials, a fragment or a space", ErrBadMirror, s)
+	}
+	return nil
+}
+
 // checkBaseURL validates a mirror base URL: absolute http or https, with a host,
 // without credentials, query or fragment. It returns it unchanged.
 func checkBaseURL(s string) (string, error) {

@@ -132,3 +132,24 @@ func TestMirrorURL(t *testing.T) {
 		t.Errorf("MirrorURL with an ftp base: error = %v, want ErrBadMirror", err)
 	}
 }
+
+func TestCheckOrigin(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		each bool
+		ok   bool
+	}{
+		{"https://www.example/release.meta4", false, true},
+		{"https://www.example/get?file=release.meta4", false, true},
+		{"https://www.example/get?file=", true, false},
+		{"https://www.example/pub/", true, true},
+		{"ftp://www.example/r.meta4", false, false},
+		{"/r.meta4", false, false},
+		{"https://u:p@www.example/r.meta4", false, false},
+		{"https://www.example/r.meta4#x", false, false},
+	} {
+		if err := CheckOrigin(c.url, c.each); (err == nil) != c.ok {
+			t.Errorf("CheckOrigin(%q, each=%v) = %v, want ok=%v", c.url, c.each, err, c.ok)
+		}
+	}
+}

@@ -297,7 +297,7 @@ func publishOptions(e *env, fl *publishFlags) (publish.Options, metalink.Format,
 		return o, "", usageError("--dynamic needs --origin")
 	}
 	if fl.origin != "" {
-		if _, err := publish.MirrorURL(fl.origin, "x"); err != nil {
+		if err := publish.CheckOrigin(fl.origin, fl.each); err != nil {
 			return o, "", usageError("--origin: %v", err)
 		}
 	}
