@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -437,8 +438,18 @@ func TestPublishAria2cDownloadsFromTwoMirrors(t *testing.T) {
 	}
 	dir, files := publishTree(t)
 	var servers []string
-	for range 2 {
-		srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	var hits [2]atomic.Int64
+	for i := range 2 {
+		fsrv := http.FileServer(http.Dir(dir))
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits[i].Add(1)
+			// The preferred mirror lacks docs/: aria2c must take those from the other.
+			if i == 0 && strings.HasPrefix(r.URL.Path, "/docs/") {
+				http.NotFound(w, r)
+				return
+			}
+			fsrv.ServeHTTP(w, r)
+		}))
 		t.Cleanup(srv.Close)
 		servers = append(servers, srv.URL+"/")
 	}
@@ -449,10 +460,13 @@ func TestPublishAria2cDownloadsFromTwoMirrors(t *testing.T) {
 	}
 	dl := t.TempDir()
 	cmd := exec.Command(aria2c, "--metalink-file="+out, "--dir="+dl, "--no-conf=true", "--console-log-level=warn",
-		"--summary-interval=0", "--file-allocation=none", "--max-tries=2", "--split=4", "--min-split-size=1M",
+		"--summary-interval=0", "--file-allocation=none", "--max-tries=2", "--split=4", "--min-split-size=1M", "--max-connection-per-server=4",
 		"--realtime-chunk-checksum=true", "--check-integrity=false", "--connect-timeout=5", "--timeout=20")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("aria2c failed: %v\n%s", err, b)
+	}
+	if hits[0].Load() == 0 || hits[1].Load() == 0 {
+		t.Errorf("requests: mirror 1 %d, mirror 2 %d; want both mirrors used", hits[0].Load(), hits[1].Load())
 	}
 	for name, data := range files {
 		if strings.HasSuffix(name, ".asc") {
