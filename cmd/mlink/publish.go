@@ -54,6 +54,10 @@ republishing an unchanged tree reads nothing again. SOURCE_DATE_EPOCH, when set,
 used as the published/updated date, for reproducible output.
 
 A mirrors file has one mirror per line: URL [priority=N] [location=CC], # comments.
+Output files are written to a temporary file in the same directory, then renamed;
+an existing output is refused unless --force is given. Nothing is written when any
+input is bad (unreadable, changed while hashed, a fifo/device/socket, a symbolic link
+leaving the published directory, two inputs with the same name).
 
 ` + exitCodesHelp,
 		Example: `  mlink publish -o app-1.0.meta4 --mirror https://eu.example.org/pub/,priority=1,location=de \
