@@ -39,13 +39,13 @@
 //
 // BenchmarkFile: a 256 MiB temp file from the page cache, sha-256 whole-file hash plus
 // sha-256 pieces of 1 MiB, 2 cores (AMD EPYC with SHA-NI), measured on a machine shared
-// with other jobs (load average 10-15), so CPU time per run is the steadier figure:
+// with other jobs, so CPU time per run is the steadier figure:
 //
-//	                         CPU per 256 MiB   wall (shared machine)
-//	whole+pieces (mapped)    355 ms            0.28-1.31 GB/s
-//	whole+pieces (ReadAt)    405 ms            0.19-1.31 GB/s
-//	whole-only               176 ms            1.46-1.52 GB/s (one core)
-//	pieces-only              176 ms
+//	                         CPU per 256 MiB   wall, load ~1.5   wall, load 10-15
+//	whole+pieces (mapped)    355 ms            not measured      0.16-0.30 GB/s
+//	whole+pieces (ReadAt)    405 ms            1.22-1.31 GB/s    0.19-0.70 GB/s
+//	whole-only               176 ms            1.44 GB/s         1.02-1.52 GB/s (one core)
+//	pieces-only              176 ms            2.3 GB/s          0.38-0.74 GB/s
 //
 // The mapped path costs exactly the two hashes (176 + 176 ms, no copy, no measurable
 // pipeline overhead), so on two idle cores its wall time is bounded by
