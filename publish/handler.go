@@ -63,8 +63,9 @@ type HandlerOptions struct {
 	// metalink instead of the file. Off by default: clients asking for the
 	// file must get the file.
 	Negotiate bool
-	// Sums computes file hashes; nil means a *Hasher hashing sha-256 and
-	// sha-512 with sha-256 piece hashes and no persistent cache.
+	// Sums computes file hashes; nil means a zero *Hasher: sha-256 whole-file
+	// and piece hashes, no persistent cache. Use a Hasher with sha-512 among
+	// its Hashes to answer Want-Digest: SHA-512 and to list it in metalinks.
 	Sums SumSource
 	// BaseURL is the public URL of DIR, e.g. "https://example.org/pub/". It is
 	// used for this server's own URL and the origin in generated metalinks.
@@ -120,7 +121,7 @@ func NewHandler(dir string, opts HandlerOptions) (*Handler, error) {
 		opts.BaseURL += "/"
 	}
 	if opts.Sums == nil {
-		opts.Sums = &Hasher{Hashes: []string{"sha-256", "sha-512"}}
+		opts.Sums = &Hasher{}
 	}
 	if opts.CacheControl == "" {
 		opts.CacheControl = DefaultCacheControl

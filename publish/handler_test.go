@@ -380,7 +380,7 @@ func TestHandlerMetalinkHeaders(t *testing.T) {
 		{URL: "https://m2.example/x/", Priority: 2, Location: "fr"},
 		{URL: "http://unset.example/"},
 	}
-	_, ts := svStart(t, dir, HandlerOptions{Mirrors: mirrors, LinkMirrors: 3})
+	_, ts := svStart(t, dir, HandlerOptions{Mirrors: mirrors, LinkMirrors: 3, Sums: &Hasher{Hashes: []string{"sha-256", "sha-512"}}})
 	s256 := sha256.Sum256(data)
 	s512 := sha512.Sum512(data)
 	b256 := base64.StdEncoding.EncodeToString(s256[:])
@@ -454,6 +454,14 @@ func TestHandlerMetalinkHeaders(t *testing.T) {
 		}
 		if r1.Header.Get("Last-Modified") == r2.Header.Get("Last-Modified") {
 			t.Errorf("test broken: same Last-Modified")
+		}
+	})
+
+	t.Run("sha-512 not computed by default", func(t *testing.T) {
+		_, ts4 := svStart(t, dir, HandlerOptions{})
+		resp, _ := svDo(t, ts4, "HEAD", "/sub/a%20b.iso", "Want-Digest", "sha-512", "Want-Repr-Digest", "sha-512=5")
+		if resp.Header.Get("Digest") != "SHA-256="+b256 || resp.Header.Get("Repr-Digest") != "sha-256=:"+b256+":" {
+			t.Errorf("Digest %q Repr-Digest %q, want sha-256 only", resp.Header.Get("Digest"), resp.Header.Get("Repr-Digest"))
 		}
 	})
 

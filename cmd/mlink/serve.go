@@ -25,6 +25,7 @@ func newServeCmd(e *env) *cobra.Command {
 		addr, mirrorsFile, certFile, keyFile, cacheFile, baseURL string
 		maxRanges, linkMirrors                                   int
 		negotiate, quiet                                         bool
+		hashes                                                   []string
 	)
 	c := &cobra.Command{
 		Use:   "serve DIR",
@@ -41,15 +42,15 @@ and --tls-key) as a mirror and origin server:
     mirrors and this server;
   - an HTML index for directories.
 
-Files are hashed on first request (once, whatever the number of clients) and the
-hashes are kept in memory and, with --cache, on disk. Dotfiles are hidden and nothing
+Files are hashed on first request (once, whatever the number of clients; other files
+are served meanwhile) and the hashes are kept in memory and, with --cache, on disk. Dotfiles are hidden and nothing
 outside DIR is served, not even through a symbolic link. Requests are logged on stderr.
 SIGINT or SIGTERM stops the server gracefully (exit 0).
 
 The mirrors file has one mirror per line: "URL [priority=N] [location=CC]"; a file
 NAME is at URL/NAME on each mirror.`,
 		Example: `  mlink serve ./dist
-  mlink serve ./dist --addr 0.0.0.0:8080 --mirrors mirrors.txt --cache hashes.db
+  mlink serve ./dist --addr 0.0.0.0:8080 --mirrors mirrors.txt --cache hashes.db --hash sha-512
   mlink serve /srv/pub --addr :443 --tls-cert cert.pem --tls-key key.pem --base-url https://dl.example.org/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -87,7 +88,11 @@ NAME is at URL/NAME on each mirror.`,
 				}
 				opts.Mirrors = ms
 			}
-			hasher := &publish.Hasher{Hashes: []string{"sha-256", "sha-512"}}
+			// sha-256 is always computed: the ETag and the Digest RFC 6249 requires.
+			hasher := &publish.Hasher{Hashes: append([]string{"sha-256"}, hashes...)}
+			if err := hasher.Check(); err != nil {
+				return usageError("--hash: %v", err)
+			}
 			if cacheFile != "" {
 				cache, err := publish.OpenCache(cacheFile)
 				if err != nil {
@@ -151,6 +156,7 @@ NAME is at URL/NAME on each mirror.`,
 	f.StringVar(&baseURL, "base-url", "", "public URL of DIR, for the metalinks' own URLs (default: from each request's Host)")
 	f.IntVar(&maxRanges, "max-ranges", publish.DefaultMaxRanges, "most byte ranges honoured in one request; more get the whole file")
 	f.IntVar(&linkMirrors, "link-mirrors", publish.DefaultLinkMirrors, "most mirrors announced in Link headers per response (the metalinks list all)")
+	f.StringSliceVar(&hashes, "hash", nil, "whole-file `hashes` besides sha-256 for the metalinks (sha-512 also answers Want-Digest: SHA-512)")
 	f.BoolVar(&negotiate, "negotiate", false, "answer a GET whose Accept asks for application/metalink4+xml with the metalink")
 	f.BoolVar(&quiet, "quiet", false, "do not log requests")
 	return c

@@ -95,9 +95,10 @@ func TestServeCommand(t *testing.T) {
 	os.WriteFile(mirrors, []byte("# mirrors\nhttps://m1.example/pub/ priority=1 location=de\n"), 0o644)
 	cache := filepath.Join(t.TempDir(), "hashes.db")
 
-	base, stop := startServe(t, dir, "--addr", "127.0.0.1:0", "--mirrors", mirrors, "--cache", cache, "--max-ranges", "2")
+	base, stop := startServe(t, dir, "--addr", "127.0.0.1:0", "--mirrors", mirrors, "--cache", cache, "--max-ranges", "2", "--hash", "sha-512")
 	req, _ := http.NewRequest("GET", base+"/rel/app.bin", nil)
 	req.Header.Set("Range", "bytes=10-19")
+	req.Header.Set("Want-Digest", "sha-512")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +107,9 @@ func TestServeCommand(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 206 || !bytes.Equal(body, data[10:20]) {
 		t.Fatalf("range GET: %d %q", resp.StatusCode, body)
+	}
+	if d := resp.Header.Get("Digest"); !strings.HasPrefix(d, "SHA-256=") || !strings.Contains(d, ", SHA-512=") {
+		t.Errorf("Digest %q, want SHA-256 and SHA-512 (--hash sha-512)", d)
 	}
 	links := strings.Join(resp.Header.Values("Link"), "\n")
 	if !strings.Contains(links, "<https://m1.example/pub/rel/app.bin>; rel=duplicate; pri=1; geo=de") || !strings.Contains(links, "rel=describedby") {
@@ -177,6 +181,7 @@ func TestServeCommandErrors(t *testing.T) {
 		{[]string{"serve", dir, "extra"}, exitUsage},
 		{[]string{"serve", dir, "--tls-cert", "c.pem"}, exitUsage},
 		{[]string{"serve", dir, "--max-ranges", "-1"}, exitUsage},
+		{[]string{"serve", dir, "--hash", "crc32"}, exitUsage},
 		{[]string{"serve", filepath.Join(dir, "missing")}, exitError},
 		{[]string{"serve", dir, "--mirrors", filepath.Join(dir, "missing.txt")}, exitError},
 		{[]string{"serve", dir, "--addr", "not-an-address"}, exitError},
