@@ -88,7 +88,7 @@ t1=$(date +%s.%N)
 wait_up "http://127.0.0.1:$NGINX_PORT/big.bin"
 echo "file: $SIZE_MIB MiB; mlink's first HEAD (hashing sha-256 whole file + pieces): $(echo "$t1 - $t0" | bc) s"
 curl -fsS -o /dev/null -D - -H 'Range: bytes=0-1048575' "http://127.0.0.1:$MLINK_PORT/big.bin" |
-	tr -d '\r' | grep -E '^(HTTP|Content-Range|ETag|Digest)' | sed 's/^/  mlink: /'
+	tr -d '\r' | grep -iE '^(HTTP|Content-Range|ETag|Digest)' | sed 's/^/  mlink: /'
 
 cat >"$work/ranges.lua" <<EOF
 local size = $size
