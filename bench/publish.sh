@@ -64,7 +64,8 @@ read -r ts rs < <(best sha256sum sha256sum "$file")
 read -r tm rm < <(best mlink "$work/mlink" publish --no-cache "$file")
 # Check that both computed the same whole-file hash.
 want=$(sha256sum "$file" | cut -d' ' -f1)
-"$work/mlink" publish --no-cache "$file" 2>/dev/null | grep -q "$want" || { echo "mlink published a different sha-256" >&2; exit 1; }
+"$work/mlink" publish --no-cache -o "$work/big.meta4" "$file" 2>/dev/null
+grep -q "<hash type=\"sha-256\">$want</hash>" "$work/big.meta4" || { echo "mlink published a different sha-256 (want $want)" >&2; exit 1; }
 
 printf 'sha256sum      : %6.3f s  %6.2f GB/s  peak RSS %6.1f MiB  (sha-256 only)\n' "$ts" "$(calc "$bytes / $ts / 1e9")" "$(calc "$rs / 1024")"
 printf 'mlink publish  : %6.3f s  %6.2f GB/s  peak RSS %6.1f MiB  (sha-256 whole-file + sha-256 pieces of auto size)\n' "$tm" "$(calc "$bytes / $tm / 1e9")" "$(calc "$rm / 1024")"
