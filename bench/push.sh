@@ -8,14 +8,14 @@
 # the same UploadHandler). Both clients upload to the same handler, which writes
 # and hashes every byte; curl sends the sha-256 too, so the server work is equal.
 #
-#   bench/push.sh [SIZE_MIB (default 1024)] [RUNS (default 3)]
+#   bench/push.sh [SIZE_MIB (default 1024)] [RUNS (default 4)]
 #
 # Prints each run's seconds and MB/s, then the best-of-RUNS ratio push/curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZE_MIB=${1:-1024}
-RUNS=${2:-3}
+RUNS=${2:-4}
 command -v curl >/dev/null || { echo "bench/push.sh: curl is required" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mlink-push-bench.XXXXXX")
@@ -59,20 +59,34 @@ fi
 echo "server: $SERVER at $ADDR"
 
 now() { date +%s.%N; }
-best_curl=""; best_push=""
-for run in $(seq "$RUNS"); do
-  rm -f "$WORK/srv/curl.bin" "$WORK/srv/push.bin"
-  sync
+run_curl() {
+  rm -f "$WORK/srv/curl.bin"; sync
+  local t0 t1 code
   t0=$(now)
   code=$(curl -s -o /dev/null -w '%{http_code}' -T "$WORK/artifact.bin" \
     -H "Authorization: Bearer $TOKEN" -H "Repr-Digest: sha-256=:$SHA_B64:" "http://$ADDR/curl.bin")
   t1=$(now)
   [ "$code" = 201 ] || { echo "curl -T got HTTP $code" >&2; cat "$WORK/server.log" >&2; exit 1; }
+  rm -f "$WORK/srv/curl.bin"
+  echo "$t1 - $t0" | bc -l
+}
+run_push() {
+  rm -f "$WORK/srv/push.bin"; sync
+  local t0 t1
+  t0=$(now)
   "$WORK/bin/mlink" push --token-file "$WORK/token" "$WORK/artifact.bin" "http://$ADDR/push.bin" >/dev/null
-  t2=$(now)
+  t1=$(now)
   cmp -s "$WORK/artifact.bin" "$WORK/srv/push.bin" || { echo "pushed file differs" >&2; exit 1; }
-  c=$(echo "$t1 - $t0" | bc -l); p=$(echo "$t2 - $t1" | bc -l)
-  printf 'run %d: curl -T %6.2f s (%7.1f MB/s)   mlink push %6.2f s (%7.1f MB/s)\n' "$run" \
+  rm -f "$WORK/srv/push.bin"
+  echo "$t1 - $t0" | bc -l
+}
+# The order alternates between runs: on this disk the second upload of a pair
+# is often slowed by the first one's writeback.
+best_curl=""; best_push=""
+for run in $(seq "$RUNS"); do
+  if [ $((run % 2)) = 1 ]; then c=$(run_curl); p=$(run_push); order="curl first"
+  else p=$(run_push); c=$(run_curl); order="push first"; fi
+  printf 'run %d (%s): curl -T %6.2f s (%7.1f MB/s)   mlink push %6.2f s (%7.1f MB/s)\n' "$run" "$order" \
     "$c" "$(echo "$SIZE_MIB * 1.048576 / $c" | bc -l)" "$p" "$(echo "$SIZE_MIB * 1.048576 / $p" | bc -l)"
   if [ -z "$best_curl" ] || [ "$(echo "$c < $best_curl" | bc -l)" = 1 ]; then best_curl=$c; fi
   if [ -z "$best_push" ] || [ "$(echo "$p < $best_push" | bc -l)" = 1 ]; then best_push=$p; fi
