@@ -90,9 +90,31 @@ type HandlerOptions struct {
 // the content's sha-256, conditional requests, RFC 6249 Link and Digest
 // header fields, RFC 9530 Repr-Digest, a metalink for every file (NAME.meta4,
 // NAME.metalink) and an HTML index for directories. Only GET and HEAD are
-// served. Files are opened through an os.Root, so nothing outside the
-// directory (not even through a symbolic link) is ever served, and names
-// with a component starting with "." are hidden.
+// served.
+//
+// Algorithm: the request path is checked component by component ("." and
+// "..", empty components, backslashes and control characters are 400;
+// components starting with "." are 404) and opened through an os.Root, so
+// nothing outside the directory is served, not even through a symbolic link;
+// only regular files and directories are. A file's hashes come from the
+// SumSource (the hash cache when the Hasher has one); the ETag, Digest and
+// Repr-Digest fields are derived from them, then the Range field is resolved,
+// capped and coalesced (planRanges: SECURITY.md rule 16) and the rest (the
+// RFC 9110 precedence of If-Match, If-Unmodified-Since, If-None-Match,
+// If-Modified-Since and If-Range; single ranges; multipart/byteranges; 416)
+// is http.ServeContent's. The Link and Digest fields go on 200 and 206
+// responses only, HEAD included.
+//
+// Concurrency: requests are independent. The first request for a file that
+// is not hashed yet starts hashing it; concurrent requests for the same file
+// and version wait for that one computation (singleflight), requests for
+// other files proceed. Hashing continues if the requesting client goes away.
+// Known hashes are kept in memory, keyed by name and checked against size and
+// modification time on every request.
+//
+// On disk: the Handler writes nothing (a Hasher with a Cache writes the
+// cache). A file replaced while it is being hashed is reported 503 and
+// hashed again on the next request.
 //
 // A Handler is safe for concurrent use. Close releases the directory.
 type Handler struct {
@@ -340,22 +362,30 @@ func (h *Handler) serveFile(w *serveWriter, r *http.Request, name string) {
 	switch r.Method {
 	case http.MethodHead:
 		// Range is defined for GET only (RFC 9110 section 14.2).
-		r.Header.Del("Range")
+		if r.Header.Get("Range") != "" {
+			r = withRange(r, "")
+		}
 	case http.MethodGet:
-		if v := r.Header.Values("Range"); len(v) > 0 {
-			if len(v) > 1 {
-				r.Header.Del("Range") // several Range fields: ignore them all
-			} else {
-				plan := planRanges(v[0], st.Size(), h.maxRanges)
-				if plan.header == "" {
-					r.Header.Del("Range")
-				} else {
-					r.Header.Set("Range", plan.header)
-				}
-			}
+		if v := r.Header.Values("Range"); len(v) > 1 {
+			r = withRange(r, "") // several Range fields: ignore them all
+		} else if len(v) == 1 {
+			r = withRange(r, planRanges(v[0], st.Size(), h.maxRanges).header)
 		}
 	}
 	http.ServeContent(w, r, "", st.ModTime(), f)
+}
+
+// withRange returns a shallow copy of r whose Range field is v ("" = none),
+// leaving the caller's request untouched.
+func withRange(r *http.Request, v string) *http.Request {
+	r2 := r.WithContext(r.Context())
+	r2.Header = r.Header.Clone()
+	if v == "" {
+		r2.Header.Del("Range")
+	} else {
+		r2.Header.Set("Range", v)
+	}
+	return r2
 }
 
 func (h *Handler) fileError(w http.ResponseWriter, r *http.Request, name string, err error) {

@@ -288,6 +288,8 @@ func (h *Handler) serveMetalink(w *serveWriter, r *http.Request, name string, fo
 	// tagged by its own bytes.
 	docSum := sha256.Sum256(buf.Bytes())
 	hd.Set("ETag", `"meta-`+base64.RawURLEncoding.EncodeToString(docSum[:18])+`"`)
-	r.Header.Del("Range") // generated documents are sent whole
+	if r.Header.Get("Range") != "" {
+		r = withRange(r, "") // generated documents are sent whole
+	}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(buf.Bytes()))
 }

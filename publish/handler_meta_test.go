@@ -139,6 +139,10 @@ func TestHandlerMeta4(t *testing.T) {
 			t.Errorf("GET %s: %d, want 404", p, resp.StatusCode)
 		}
 	}
+	// Ranges of a generated document are ignored: it is sent whole.
+	if resp, b := svDo(t, ts, "GET", "/rel/app%201.iso.meta4", "Range", "bytes=0-0,5-5,10-10"); resp.StatusCode != 200 || len(b) < 100 {
+		t.Errorf("Range on .meta4: %d, %d bytes", resp.StatusCode, len(b))
+	}
 	// HEAD of a metalink.
 	if resp, body := svDo(t, ts, "HEAD", "/rel/app%201.iso.meta4"); resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength <= 0 {
 		t.Errorf("HEAD .meta4: %d, %d body bytes, length %d", resp.StatusCode, len(body), resp.ContentLength)

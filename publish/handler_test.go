@@ -843,6 +843,9 @@ func TestHandlerDirectories(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
 		t.Errorf("index Content-Type %q", ct)
 	}
+	if resp, b := svDo(t, ts, "GET", "/rel/v1/", "Range", "bytes=0-0,200-200,400-400"); resp.StatusCode != 200 || !bytes.Equal(b, body) {
+		t.Errorf("Range on the index: %d, %d bytes; want the whole page", resp.StatusCode, len(b))
+	}
 	// A real NAME.meta4 file wins over the generated one.
 	resp, body = svDo(t, ts, "GET", "/rel/v1/app.tar.gz.meta4")
 	if string(body) != "<real/>" || resp.Header.Get("Content-Type") != mediaMeta4 {

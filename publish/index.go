@@ -195,7 +195,9 @@ func (h *Handler) serveDir(w *serveWriter, r *http.Request, name string) {
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'")
-	r.Header.Del("Range") // generated pages are sent whole
+	if r.Header.Get("Range") != "" {
+		r = withRange(r, "") // generated pages are sent whole
+	}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(buf.Bytes()))
 }
 

@@ -147,6 +147,41 @@ func TestServeCommand(t *testing.T) {
 	}
 }
 
+// TestServeCommandGraceful: a download in flight when the signal comes
+// completes; then the command exits 0.
+func TestServeCommandGraceful(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB
+	os.WriteFile(filepath.Join(dir, "big"), data, 0o644)
+	base, stop := startServe(t, dir, "--addr", "127.0.0.1:0", "--quiet")
+	resp, err := http.Get(base + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		code   int
+		stderr string
+	}
+	done := make(chan result, 1)
+	go func() { c, s := stop(); done <- result{c, s} }()
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || len(rest)+1 != len(data) {
+		t.Fatalf("download cut by shutdown: %v after %d bytes", err, len(rest)+1)
+	}
+	r := <-done
+	if r.code != exitOK {
+		t.Errorf("exit %d:\n%s", r.code, r.stderr)
+	}
+	if _, err := http.Get(base + "/big"); err == nil {
+		t.Errorf("server still answers after shutdown")
+	}
+}
+
 func TestServeCommandTLS(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "f"), []byte("over TLS"), 0o644)
