@@ -25,7 +25,7 @@
 //     holds more than a few seconds of work;
 //  2. when nothing is unassigned, steal the back half of the unstarted tail of the
 //     request that would finish last, if this mirror would finish it sooner by more
-//     than RequestSeconds/4 (cutting a request costs its connection);
+//     than RequestSeconds/8 (cutting a request costs its connection);
 //  3. end-game: otherwise race the in-flight piece whose owner would finish last (at
 //     most two copies of a piece), if this mirror is expected to be faster by the same
 //     margin (and by a quarter); an unmeasured mirror may race. The first

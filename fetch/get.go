@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"golang.org/x/time/rate"
 
 	"github.com/mlinkdev/mlink/internal/digest"
@@ -435,7 +434,12 @@ func createPart(root *os.Root, name string, size int64) (*os.File, string, error
 		f, err := root.OpenFile(partName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
 			if size > 0 {
-				if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
+				if err := preallocate(f, size); err != nil {
+					if errors.Is(err, syscall.ENOSPC) {
+						f.Close()
+						root.Remove(partName)
+						return nil, "", fmt.Errorf("preallocating %d bytes for %s: %w", size, partName, err)
+					}
 					if err := f.Truncate(size); err != nil {
 						f.Close()
 						root.Remove(partName)

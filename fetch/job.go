@@ -385,7 +385,7 @@ func (j *job) etaLocked(b *assignment, p int) float64 {
 // minGain is the least expected saving, in seconds, for which an idle mirror steals
 // or races work: both cost a cancelled request (and, over HTTP/1.1, its connection
 // with whatever the server had already sent).
-func (j *job) minGain() float64 { return j.g.o.RequestSeconds / 4 }
+func (j *job) minGain() float64 { return j.g.o.RequestSeconds / 8 }
 
 // ownTimeLocked is m's expected seconds to fetch bytes, or -1 when m is unmeasured.
 func (j *job) ownTimeLocked(m *mirror, bytes int64) float64 {

@@ -228,6 +228,7 @@ func (j *job) completePiece(a *assignment, p int, buf []byte) error {
 		j.putBuf(buf)
 		return err
 	}
+	startWriteback(j.out, off, int64(len(buf)))
 	j.mu.Lock()
 	j.have[p] = true
 	j.nhave++

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package fetch
+
+import (
+	"errors"
+	"os"
+)
+
+// startWriteback is a no-op where sync_file_range does not exist.
+func startWriteback(any, int64, int64) {}
+
+// preallocate is unsupported here; the caller falls back to Truncate.
+func preallocate(*os.File, int64) error { return errors.ErrUnsupported }
