@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,19 @@ import (
 )
 
 func getTermIsTerminal(fd int) bool { return term.IsTerminal(fd) }
+
+// getTermWidth is the width of the terminal w, 0 when unknown (mpb draws nothing then).
+func getTermWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
+}
 
 // getUI shows fetch events: a live mpb bar on a terminal, plain lines every few
 // seconds otherwise, nothing with --quiet (warnings excepted unless quiet).
@@ -45,7 +59,7 @@ type mirrorLine struct {
 func newGetUI(w io.Writer, mode string, quiet bool) *getUI {
 	if mode == "auto" {
 		mode = "plain"
-		if isTerminal(w) {
+		if isTerminal(w) && getTermWidth(w) > 0 {
 			mode = "bar"
 		}
 	}
@@ -67,8 +81,8 @@ func (u *getUI) event(ev fetch.Event) {
 		u.sm.Unlock()
 		u.mirrors, u.order = map[string]*mirrorLine{}, nil
 		if u.mode == "bar" {
-			u.p = mpb.New(mpb.WithOutput(u.w), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(100))
-			u.fileBar = u.p.AddBar(max(ev.Size, 1),
+			u.p = mpb.New(mpb.WithOutput(u.w), mpb.WithRefreshRate(200*time.Millisecond))
+			u.fileBar = u.p.AddBar(max(ev.Size, 1), mpb.BarWidth(40),
 				mpb.PrependDecorators(decor.Name(getShorten(ev.File, 28), decor.WCSyncSpaceR), decor.Percentage(decor.WCSyncSpace)),
 				mpb.AppendDecorators(decor.Any(u.totalDecor)))
 		} else if u.mode == "plain" {
@@ -76,8 +90,13 @@ func (u *getUI) event(ev fetch.Event) {
 			u.lastPlain = time.Now()
 		}
 	case fetch.EventProgress:
+		// The last snapshot, taken after the final bytes, reads 0 B/s: keep the speeds seen.
+		final := ev.Done == u.size && ev.Speed == 0
 		u.sm.Lock()
-		u.speed, u.done = ev.Speed, ev.Done
+		u.done = ev.Done
+		if !final {
+			u.speed = ev.Speed
+		}
 		u.sm.Unlock()
 		for _, m := range ev.Mirrors {
 			ml := u.mirrors[m.URL]
@@ -97,6 +116,9 @@ func (u *getUI) event(ev fetch.Event) {
 				}
 			}
 			u.sm.Lock()
+			if final {
+				m.Speed = ml.rep.Speed
+			}
 			ml.rep = m
 			u.sm.Unlock()
 			if ml.bar != nil {
@@ -161,9 +183,9 @@ func (u *getUI) endFileLocked(ok bool) {
 		}
 	}
 	u.p, u.fileBar = nil, nil
-	for _, b := range bars {
-		if ok {
-			b.SetTotal(-1, true)
+	for i, b := range bars {
+		if ok && i == 0 {
+			b.SetTotal(-1, true) // the file bar completes; mirror bars keep their share
 		} else {
 			b.Abort(false)
 		}
