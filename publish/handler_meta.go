@@ -246,6 +246,12 @@ func (h *Handler) buildMetalink(r *http.Request, name string, s *fileSums, forma
 // negotiated marks a response to a GET of the file itself (Accept
 // negotiation), which gets a Content-Location.
 func (h *Handler) serveMetalink(w *serveWriter, r *http.Request, name string, format metalink.Format, negotiated bool) {
+	if err := metalink.CheckName(path.Base(name)); err != nil {
+		// A name no metalink client may save under (CON, "a:b", "x "...).
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "no metalink for an unportable name", slog.String("name", name), slog.String("error", err.Error()))
+		http.Error(w, "404 page not found", http.StatusNotFound)
+		return
+	}
 	f, err := h.root.Open(name)
 	if err != nil {
 		h.fileError(w, r, name, err)

@@ -53,7 +53,7 @@ func svJing(t *testing.T, files ...string) {
 
 func TestHandlerMeta4(t *testing.T) {
 	data := svContent(3<<20 + 123) // several 1 MiB pieces
-	dir := svTree(t, map[string][]byte{"rel/app 1.iso": data})
+	dir := svTree(t, map[string][]byte{"rel/app 1.iso": data, "rel/a:b": []byte("x"), "rel/CON.txt": []byte("x")})
 	mirrors := []Mirror{
 		{URL: "http://m2.example/pub/", Priority: 20, Location: "US"},
 		{URL: "https://m1.example/", Priority: 10, Location: "de"},
@@ -134,7 +134,8 @@ func TestHandlerMeta4(t *testing.T) {
 	}
 
 	// No metalink for what does not exist or is hidden.
-	for _, p := range []string{"/rel/missing.meta4", "/rel.meta4", "/rel/.meta4", "/.meta4"} {
+	// Nor for names a metalink client must refuse to save (the file itself is served).
+	for _, p := range []string{"/rel/missing.meta4", "/rel.meta4", "/rel/.meta4", "/.meta4", "/rel/a:b.meta4", "/rel/CON.txt.metalink"} {
 		if resp, _ := svDo(t, ts, "GET", p); resp.StatusCode != 404 {
 			t.Errorf("GET %s: %d, want 404", p, resp.StatusCode)
 		}
@@ -142,6 +143,9 @@ func TestHandlerMeta4(t *testing.T) {
 	// Ranges of a generated document are ignored: it is sent whole.
 	if resp, b := svDo(t, ts, "GET", "/rel/app%201.iso.meta4", "Range", "bytes=0-0,5-5,10-10"); resp.StatusCode != 200 || len(b) < 100 {
 		t.Errorf("Range on .meta4: %d, %d bytes", resp.StatusCode, len(b))
+	}
+	if resp, _ := svDo(t, ts, "GET", "/rel/a:b"); resp.StatusCode != 200 {
+		t.Errorf("GET /rel/a:b: %d, want 200", resp.StatusCode)
 	}
 	// HEAD of a metalink.
 	if resp, body := svDo(t, ts, "HEAD", "/rel/app%201.iso.meta4"); resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength <= 0 {

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mlinkdev/mlink/metalink"
 )
 
 // maxIndexEntries bounds a directory listing; the page says when it was cut.
@@ -155,7 +157,7 @@ func (h *Handler) serveDir(w *serveWriter, r *http.Request, name string) {
 			e.Size = st.Size()
 			e.SizeText = humanSize(st.Size())
 			e.SHA256 = h.sums.known(rel, st).sha256Hex()
-			if !isMetalinkName(rel) {
+			if !isMetalinkName(rel) && metalink.CheckName(de.Name()) == nil {
 				e.Meta4Href = e.Href + ".meta4"
 			}
 			for _, m := range sortedMirrors(h.opts.Mirrors) {
