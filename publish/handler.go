@@ -347,6 +347,7 @@ func (h *Handler) serveFile(w *serveWriter, r *http.Request, name string) {
 		http.Error(w, "cannot hash the file", http.StatusServiceUnavailable)
 		return
 	}
+	w.extend() // hashing a large file may have taken longer than the stall timeout
 	hd := w.Header()
 	hd.Set("Accept-Ranges", "bytes")
 	hd.Set("Content-Type", contentType(name))

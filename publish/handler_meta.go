@@ -273,6 +273,7 @@ func (h *Handler) serveMetalink(w *serveWriter, r *http.Request, name string, fo
 		http.Error(w, "cannot hash the file", http.StatusServiceUnavailable)
 		return
 	}
+	w.extend() // hashing a large file may have taken longer than the stall timeout
 	var buf bytes.Buffer
 	if err := metalink.Encode(&buf, h.buildMetalink(r, name, s, format), format); err != nil {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "encoding metalink failed", slog.String("name", name), slog.String("error", err.Error()))
