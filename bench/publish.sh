@@ -22,6 +22,8 @@ head -c $((SIZE_MIB << 20)) /dev/urandom >"$file"
 cat "$file" >/dev/null
 bytes=$((SIZE_MIB << 20))
 
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+
 # measure CMD...: prints "SECONDS PEAK_RSS_KIB" for one run (stdout of CMD discarded).
 measure() {
 	local t0 t1 rss
@@ -47,21 +49,18 @@ measure() {
 	echo "$(calc "$t1 - $t0") $rss"
 }
 
-calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
-
-best() { # best NAME CMD...: min wall time and max RSS over RUNS runs
-	local t r bt=999999 br=0 i
-	for i in $(seq "$RUNS"); do
-		read -r t r < <(measure "${@:2}")
-		if [ "$(calc "($t < $bt) ? 1 : 0")" != 0.000000 ]; then bt=$t; fi
-		if [ "$r" -gt "$br" ]; then br=$r; fi
-	done
-	echo "$bt $br"
-}
-
 echo "file: ${SIZE_MIB} MiB from the page cache; $(nproc) CPUs; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-read -r ts rs < <(best sha256sum sha256sum "$file")
-read -r tm rm < <(best mlink "$work/mlink" publish --no-cache "$file")
+# Runs alternate (sha256sum, mlink, sha256sum, ...) so that load from other work on
+# the machine hits both alike; the best wall time and the highest RSS of each are kept.
+ts=999999 rs=0 tm=999999 rm=0
+for i in $(seq "$RUNS"); do
+	read -r t r < <(measure sha256sum "$file")
+	[ "$(calc "($t < $ts) ? 1 : 0")" != 0.000000 ] && ts=$t
+	[ "$r" -gt "$rs" ] && rs=$r
+	read -r t r < <(measure "$work/mlink" publish --no-cache "$file")
+	[ "$(calc "($t < $tm) ? 1 : 0")" != 0.000000 ] && tm=$t
+	[ "$r" -gt "$rm" ] && rm=$r
+done
 # Check that both computed the same whole-file hash.
 want=$(sha256sum "$file" | cut -d' ' -f1)
 "$work/mlink" publish --no-cache -o "$work/big.meta4" "$file" 2>/dev/null
