@@ -9,7 +9,11 @@
 #   -o OUTDIR  working directory (default a fresh one under /tmp; removed unless -o)
 #   -t TOOLS   comma-separated tools to run (default mlink,aria2c,wget2)
 #   SCENARIO   any of: even uneven straggler corrupt norange dies unthrottled single
-#              (default: all)
+#              limited (default: all)
+#
+# "limited" caps the whole download at 20 MB/s (mlink --limit-rate, aria2c
+# --max-overall-download-limit, wget2 --limit-rate) over 4 unthrottled mirrors; its
+# efficiency column is (size / limit) / wall: 1.00 is exact, above 1 exceeds the limit.
 #
 # Printed per scenario and tool: wall and CPU seconds, peak RSS, waste (bytes served by
 # all mirrors / size), efficiency ((size / sum of the rates of the mirrors serving good
@@ -29,7 +33,7 @@ while getopts "k:s:o:t:h" opt; do
 done
 shift $((OPTIND - 1))
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(even uneven straggler corrupt norange dies unthrottled single)
+[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(even uneven straggler corrupt norange dies unthrottled single limited)
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "$OUT" ]; then
@@ -63,6 +67,7 @@ scenario() {
 	dies) echo "128|20,bad,--die-after $((20 * MIB));20;20;20" ;;
 	unthrottled) echo "512|0;0;0;0" ;;
 	single) echo "128|20" ;;
+	limited) echo "200|0;0;0;0|20" ;;
 	*) echo "unknown scenario $1" >&2; exit 2 ;;
 	esac
 }
@@ -150,17 +155,20 @@ print(total)
 PY
 }
 
-# run_tool TOOL META4 DEST TIMEOUT -> "wall user sys maxrss_kb exit"
+# run_tool TOOL META4 DEST TIMEOUT LIMIT -> "wall user sys maxrss_kb exit"
 run_tool() {
-	local tool=$1 meta=$2 dest=$3 to=$4 cmd
+	local tool=$1 meta=$2 dest=$3 to=$4 limit=$5 cmd
 	rm -rf "$dest"; mkdir -p "$dest"
 	case $tool in
-	mlink) cmd=("$OUT/bin/mlink" get "$meta" -d "$dest" --quiet) ;;
+	mlink) cmd=("$OUT/bin/mlink" get "$meta" -d "$dest" --quiet)
+		[ "$limit" != 0 ] && cmd+=(--limit-rate "$limit") ;;
 	aria2c) cmd=(aria2c --split=8 --max-connection-per-server=2 --min-split-size=1M
 		--realtime-chunk-checksum=true --uri-selector=adaptive --file-allocation=falloc
 		--console-log-level=error --summary-interval=0 --download-result=hide -q
-		-d "$dest" -M "$meta") ;;
-	wget2) cmd=(wget2 -q --force-metalink -i "$meta") ;; # writes to the working directory
+		-d "$dest" -M "$meta")
+		[ "$limit" != 0 ] && cmd+=(--max-overall-download-limit="$limit") ;;
+	wget2) cmd=(wget2 -q --force-metalink -i "$meta") # writes to the working directory
+		[ "$limit" != 0 ] && cmd+=(--limit-rate="$limit") ;;
 
 	esac
 	local rc=0
@@ -173,8 +181,10 @@ RESULTS="$OUT/results.tsv"
 IFS=, read -r -a TOOLLIST <<<"$TOOLS"
 for sc in "${SCENARIOS[@]}"; do
 	def=$(scenario "$sc")
-	size_mib=${def%%|*}
-	IFS=';' read -r -a specs <<<"${def#*|}"
+	IFS='|' read -r size_mib specdef limit_mbps <<<"$def"
+	IFS=';' read -r -a specs <<<"$specdef"
+	limit=0
+	[ -n "$limit_mbps" ] && limit=$(python3 -c "print(int($limit_mbps * $MB))")
 	size=$(python3 -c "print(int($size_mib * $SCALE * $MIB))")
 	file=$(make_file "$size")
 	urls=()
@@ -184,6 +194,7 @@ for sc in "${SCENARIOS[@]}"; do
 		IFS=, read -r rate kind _ <<<"${specs[$i]}"
 		[ "${kind:-good}" != "bad" ] && goodrate=$(python3 -c "print($goodrate + $rate * $MB)")
 	done
+	[ "$limit" != 0 ] && goodrate=$limit
 	make_meta4 "$file" "${urls[@]}"
 	want=$(sha256sum "$file" | cut -d' ' -f1)
 	# The slowest sensible time: everything from the slowest good mirror, or 60 s.
@@ -192,7 +203,7 @@ for sc in "${SCENARIOS[@]}"; do
 		need "$tool" || [ "$tool" = mlink ] || continue
 		for ((run = 1; run <= K; run++)); do
 			start_mirrors "$file" "${specs[@]}"
-			read -r wall user sys rss rc <<<"$(run_tool "$tool" "$file.meta4" "$OUT/dest" "$to")"
+			read -r wall user sys rss rc <<<"$(run_tool "$tool" "$file.meta4" "$OUT/dest" "$to" "$limit")"
 			served=$(stop_mirrors)
 			got=$(sha256sum "$OUT/dest/f.bin" 2>/dev/null | cut -d' ' -f1 || true)
 			ok=no; [ "$got" = "$want" ] && ok=yes

@@ -279,3 +279,25 @@ func TestUnknownSize(t *testing.T) {
 		t.Errorf("left behind: %v", entries)
 	}
 }
+
+// The rate limits hold the download back: a lower bound on the duration (which load
+// can only lengthen) shows the limiter is charged; the accuracy over 10 s is measured
+// by bench/peers.sh (scenario "limited").
+func TestRateLimits(t *testing.T) {
+	data, f := testFile(t, "f.bin", 384<<10, tPlen, 31)
+	m1 := mirrortest.Start(t, data)
+	m2 := mirrortest.Start(t, data, mirrortest.Latency(time.Millisecond))
+	for _, o := range []Options{{LimitRate: 512 << 10}, {MirrorLimitRate: 256 << 10}} {
+		o.Dir = t.TempDir()
+		start := time.Now()
+		if _, err := runGet(t, f, o, m1.URL(), m2.URL()); err != nil {
+			t.Fatal(err)
+		}
+		assertFile(t, o.Dir, "f.bin", data)
+		// 384 KiB at 512 KiB/s overall (or 2 x 256 KiB/s) minus the initial bursts
+		// (at most 52 KiB per limiter) cannot take less than about 0.5 s.
+		if el := time.Since(start); el < 450*time.Millisecond {
+			t.Errorf("limits %d/%d: done in %v, faster than the limit allows", o.LimitRate, o.MirrorLimitRate, el)
+		}
+	}
+}
