@@ -43,7 +43,10 @@ and --tls-key) as a mirror and origin server:
   - an HTML index for directories.
 
 Files are hashed on first request (once, whatever the number of clients; other files
-are served meanwhile) and the hashes are kept in memory and, with --cache, on disk. Dotfiles are hidden and nothing
+are served meanwhile) and the hashes are kept in memory and, with --cache, on disk.
+The server keeps the cache file open (locked) while it runs, so give it a file of its
+own; "mlink publish --cache FILE DIR" run before starting the server fills it, so that
+no client waits for a large file to be hashed. Dotfiles are hidden and nothing
 outside DIR is served, not even through a symbolic link. Requests are logged on stderr.
 SIGINT or SIGTERM stops the server gracefully (exit 0).
 
