@@ -15,14 +15,11 @@ package publish
 // consecutive failures without progress end the push with an error wrapping
 // ErrPushIncomplete (running Push again resumes). Redirects are never followed.
 //
-// The sha-256 of the file is computed from the very bytes the chunk bodies
-// read from the file, in order, as the transport sends them (a chunk body is
-// read straight from the file, with no chunk-sized buffer); bytes resent
-// after a back-up are not hashed again, and the bytes before a resumed
-// offset are read and hashed before the first chunk. The digest is declared
-// with the last chunk ("Repr-Digest: sha-256=:BASE64:"), so the server
-// refuses to publish bytes that do not hash to it (a file changed during the
-// push). Finally Push checks
+// The sha-256 of the whole file is computed by one goroutine in one read pass
+// while the chunks are sent (chunk bodies go straight from the file to the
+// socket through the transport's buffer), and is declared with the
+// last chunk ("Repr-Digest: sha-256=:BASE64:"), so the server refuses to
+// publish bytes that do not hash to it (a file changed during the push). Finally Push checks
 // the server's copy: the Repr-Digest of its 201, or else a HEAD (size and
 // Repr-Digest/Digest), or else a ranged read-back of the file's first and last
 // bytes.
@@ -38,7 +35,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -47,7 +43,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mlinkdev/mlink/internal/httphdr"
@@ -216,8 +211,12 @@ func Push(ctx context.Context, client *http.Client, file, rawURL string, opts Pu
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.h = sha256.New()
+	hctx, cancel := context.WithCancel(ctx)
+	p.hashDone = make(chan struct{})
+	go p.hashFile(hctx)
 	err = p.run(ctx)
+	cancel()
+	<-p.hashDone
 	p.res.Duration = time.Since(start)
 	if err != nil {
 		return p.res, err
@@ -239,13 +238,10 @@ type pusher struct {
 
 	file string
 
-	// hmu guards the running sha-256 of the file's first hpos bytes, fed by
-	// the chunk body of request generation gen (see pushBody).
-	hmu  sync.Mutex
-	h    hash.Hash
-	hpos int64
-	gen  int
-	sum  []byte // the digest, once hpos == size
+	// The sha-256 of the whole file: hashFile sets sum or hashErr, then closes hashDone.
+	hashDone chan struct{}
+	sum      []byte
+	hashErr  error
 
 	offset    int64 // last offset the server reported
 	best      int64 // highest offset the server has confirmed; failures reset only beyond it
@@ -283,7 +279,13 @@ func (p *pusher) run(ctx context.Context) error {
 		var err error
 		switch {
 		case needQuery:
-			ans, err = p.send(ctx, -1, 0, p.sum)
+			var dig []byte
+			select {
+			case <-p.hashDone:
+				dig = p.sum // nil after a hashing error, which finalSum reports later
+			default:
+			}
+			ans, err = p.send(ctx, -1, 0, dig)
 		case p.size == 0 || p.offset == p.size:
 			// The empty file in one PUT, or a status query that completes a
 			// fully received upload by declaring the digest.
@@ -434,85 +436,49 @@ func (p *pusher) checkUnchanged() error {
 	return nil
 }
 
-// finalSum returns the file's sha-256, reading and hashing what the chunk
-// bodies have not.
+// hashFile computes the sha-256 of the whole file in one sequential pass.
+func (p *pusher) hashFile(ctx context.Context) {
+	defer close(p.hashDone)
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < p.size; {
+		if err := ctx.Err(); err != nil {
+			p.hashErr = err
+			return
+		}
+		m := min(int64(len(buf)), p.size-off)
+		if _, err := p.f.ReadAt(buf[:m], off); err != nil {
+			p.hashErr = fmt.Errorf("reading at %d: %w", off, err)
+			return
+		}
+		h.Write(buf[:m])
+		off += m
+	}
+	p.sum = h.Sum(nil)
+}
+
+// finalSum waits for the file's sha-256.
 func (p *pusher) finalSum(ctx context.Context) ([]byte, error) {
-	if err := p.hashTo(ctx, p.size); err != nil {
-		return nil, err
+	select {
+	case <-p.hashDone:
+	case <-ctx.Done():
+		return nil, p.fail(ctx.Err(), 0, "")
 	}
-	p.hmu.Lock()
-	defer p.hmu.Unlock()
-	if p.sum == nil {
-		p.sum = p.h.Sum(nil)
-		p.res.SHA256 = hex.EncodeToString(p.sum)
+	if p.hashErr != nil {
+		if ctx.Err() != nil {
+			return nil, p.fail(ctx.Err(), 0, "")
+		}
+		return nil, p.fail(ErrPushFileChanged, 0, p.hashErr.Error())
 	}
+	p.res.SHA256 = hex.EncodeToString(p.sum)
 	return p.sum, nil
 }
-
-// hashTo reads and hashes the file up to offset n.
-func (p *pusher) hashTo(ctx context.Context, n int64) error {
-	p.hmu.Lock()
-	defer p.hmu.Unlock()
-	var buf []byte
-	for p.hpos < n {
-		if err := ctx.Err(); err != nil {
-			return p.fail(err, 0, "")
-		}
-		if buf == nil {
-			buf = make([]byte, min(n-p.hpos, 1<<20))
-		}
-		m := min(int64(len(buf)), n-p.hpos)
-		if _, err := p.f.ReadAt(buf[:m], p.hpos); err != nil {
-			return p.fail(ErrPushFileChanged, 0, fmt.Sprintf("reading at %d: %v", p.hpos, err))
-		}
-		p.h.Write(buf[:m])
-		p.hpos += m
-	}
-	return nil
-}
-
-// pushBody is a chunk body: it reads the file at its offsets and feeds the
-// running sha-256 with the bytes that extend it, as long as its request is
-// the current one (the transport may still read a body after Do returned).
-type pushBody struct {
-	p   *pusher
-	r   *io.SectionReader
-	pos int64
-	gen int
-}
-
-func (p *pusher) newBody(off, n int64) *pushBody {
-	p.hmu.Lock()
-	defer p.hmu.Unlock()
-	return &pushBody{p: p, r: io.NewSectionReader(p.f, off, n), pos: off, gen: p.gen}
-}
-
-func (b *pushBody) Read(buf []byte) (int, error) {
-	n, err := b.r.Read(buf)
-	if n > 0 {
-		p := b.p
-		p.hmu.Lock()
-		if b.gen == p.gen && b.pos <= p.hpos && b.pos+int64(n) > p.hpos {
-			p.h.Write(buf[p.hpos-b.pos : n])
-			p.hpos = b.pos + int64(n)
-		}
-		p.hmu.Unlock()
-		b.pos += int64(n)
-	}
-	return n, err
-}
-
-func (b *pushBody) Close() error { return nil }
 
 // sendChunk sends the chunk at the server's offset. The last chunk waits for
 // the digest, which its headers carry.
 func (p *pusher) sendChunk(ctx context.Context) (*pushAnswer, error) {
 	off := p.offset
 	n := min(p.opts.ChunkSize, p.size-off)
-	// Resuming past the hashed bytes: hash them first, so this body extends the hash.
-	if err := p.hashTo(ctx, off); err != nil {
-		return nil, err
-	}
 	var dig []byte
 	if off+n == p.size {
 		var err error
@@ -530,7 +496,7 @@ func (p *pusher) sendChunk(ctx context.Context) (*pushAnswer, error) {
 func (p *pusher) send(ctx context.Context, off, n int64, dig []byte) (*pushAnswer, error) {
 	var body io.Reader = http.NoBody
 	if n > 0 {
-		body = p.newBody(off, n)
+		body = io.NopCloser(io.NewSectionReader(p.f, off, n))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, p.url, body)
 	if err != nil {
@@ -538,7 +504,7 @@ func (p *pusher) send(ctx context.Context, off, n int64, dig []byte) (*pushAnswe
 	}
 	req.ContentLength = n
 	if n > 0 {
-		req.GetBody = func() (io.ReadCloser, error) { return p.newBody(off, n), nil }
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(io.NewSectionReader(p.f, off, n)), nil }
 	}
 	switch {
 	case off < 0:
@@ -556,10 +522,6 @@ func (p *pusher) send(ctx context.Context, off, n int64, dig []byte) (*pushAnswe
 	p.res.Requests++
 	p.res.BytesSent += n
 	resp, err := p.c.Do(req)
-	// Whatever the transport still reads of this body no longer feeds the hash.
-	p.hmu.Lock()
-	p.gen++
-	p.hmu.Unlock()
 	if err != nil {
 		return nil, pushScrub(err)
 	}
