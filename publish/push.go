@@ -123,6 +123,11 @@ type PushOptions struct {
 	Retries int
 	// RetryWait is the first backoff delay; 0 means DefaultPushRetryWait.
 	RetryWait time.Duration
+	// SHA256 is the file's sha-256 as lowercase hex when the caller already
+	// knows it (from the file's metalink, say); Push then does not read the
+	// file to hash it. A wrong value makes the server refuse the upload
+	// (ErrPushMismatch), with nothing published.
+	SHA256 string
 	// ReadBack forces the HEAD and ranged read-back checks even when the
 	// server's 201 carried a matching Repr-Digest.
 	ReadBack bool
@@ -213,7 +218,17 @@ func Push(ctx context.Context, client *http.Client, file, rawURL string, opts Pu
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	p.hashDone = make(chan struct{})
-	go p.hashFile(hctx)
+	if opts.SHA256 != "" {
+		sum, err := hex.DecodeString(opts.SHA256)
+		if err != nil || len(sum) != sha256.Size || strings.ToLower(opts.SHA256) != opts.SHA256 {
+			cancel()
+			return nil, &PushError{File: file, URL: p.res.URL, Err: ErrPushRefused, Msg: "PushOptions.SHA256 is not 64 lowercase hex digits"}
+		}
+		p.sum = sum
+		close(p.hashDone)
+	} else {
+		go p.hashFile(hctx)
+	}
 	err = p.run(ctx)
 	cancel()
 	<-p.hashDone

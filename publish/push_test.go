@@ -3,6 +3,8 @@ package publish
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -96,6 +98,29 @@ func TestPushUploadsAndVerifies(t *testing.T) {
 		t.Fatalf("push of an empty file: %v", err)
 	}
 	pushWantFile(t, filepath.Join(dir, "empty"), nil)
+}
+
+func TestPushKnownSHA256(t *testing.T) {
+	_, srv, dir := uploadTestServer(t, "", UploadOptions{})
+	file, data := pushTestFile(t, 70000)
+	sum := sha256.Sum256(data)
+	res, err := Push(context.Background(), srv.Client(), file, srv.URL+"/k.bin", pushFast(PushOptions{SHA256: hex.EncodeToString(sum[:]), ChunkSize: 32 << 10}))
+	if err != nil || res.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("Push with a known digest: %+v, %v", res, err)
+	}
+	pushWantFile(t, filepath.Join(dir, "k.bin"), data)
+	// A wrong known digest: the server refuses, nothing is published.
+	wrong := sha256.Sum256([]byte("something else"))
+	_, err = Push(context.Background(), srv.Client(), file, srv.URL+"/w.bin", pushFast(PushOptions{SHA256: hex.EncodeToString(wrong[:])}))
+	if !errors.Is(err, ErrPushMismatch) {
+		t.Fatalf("Push with a wrong digest: %v, want ErrPushMismatch", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "w.bin")); !os.IsNotExist(err) {
+		t.Fatal("an upload with a wrong declared digest was published")
+	}
+	if _, err := Push(context.Background(), srv.Client(), file, srv.URL+"/x.bin", pushFast(PushOptions{SHA256: "ABC"})); !errors.Is(err, ErrPushRefused) {
+		t.Fatalf("malformed SHA256 option: %v", err)
+	}
 }
 
 func TestPushRefusals(t *testing.T) {

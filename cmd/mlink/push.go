@@ -139,6 +139,21 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 	}}
 	defer client.CloseIdleConnections()
 
+	// With --publish-meta4 the files are hashed first (sizes, hashes, pieces),
+	// and the pushes reuse their sha-256 instead of hashing again.
+	var doc *metalink.Metalink
+	known := map[string]string{}
+	if fl.meta4 != "" {
+		if doc, err = pushGenerate(e, files, fl.meta4); err != nil {
+			return err
+		}
+		for i := range doc.Files {
+			if h, ok := pushFileSHA256(&doc.Files[i]); ok {
+				known[doc.Files[i].Name] = h
+			}
+		}
+	}
+
 	tty := pushIsTerminal(e.stderr)
 	var prog *mpb.Progress
 	if tty && !fl.jsonOut {
@@ -152,7 +167,8 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 		if isDir {
 			dest = u.JoinPath(filepath.Base(file)).String()
 		}
-		opts := publish.PushOptions{Token: token, ChunkSize: chunk, Retries: retries, ReadBack: fl.readBack}
+		opts := publish.PushOptions{Token: token, ChunkSize: chunk, Retries: retries, ReadBack: fl.readBack,
+			SHA256: known[filepath.Base(file)]}
 		var bar *mpb.Bar
 		if prog != nil {
 			if fi, err := os.Stat(file); err == nil {
@@ -210,7 +226,7 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 		prog.Wait()
 	}
 	if fl.meta4 != "" && len(sum.Pushed) > 0 && worst != exitInterrupted {
-		if err := pushWriteMeta4(e, fl.meta4, fl.force, sum.Pushed, pushedURL); err != nil {
+		if err := pushWriteMeta4(fl.meta4, fl.force, doc, sum.Pushed, pushedURL); err != nil {
 			sum.Failed = append(sum.Failed, pushFailure{File: fl.meta4, Error: err.Error(), Exit: exitError})
 			worst = pushWorse(worst, exitError)
 			if !fl.jsonOut {
@@ -295,43 +311,47 @@ func pushParseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// pushWriteMeta4 writes a v4 metalink for the pushed files whose only mirror
-// is the URL each was pushed to, through a temporary file and a rename.
-func pushWriteMeta4(e *env, out string, force bool, pushed []*publish.PushResult, urls map[string]string) error {
-	paths := make([]string, 0, len(pushed))
-	for _, r := range pushed {
-		paths = append(paths, r.File)
-	}
-	gen, err := publish.Generate(e.ctx, paths, publish.Options{Generator: "mlink/" + version(), Exclude: []string{out}})
+// pushGenerate builds the metalink of files (mlink publish's defaults: sha-256,
+// sha-256 pieces of the automatic length) before they are pushed.
+func pushGenerate(e *env, files []string, out string) (*metalink.Metalink, error) {
+	gen, err := publish.Generate(e.ctx, files, publish.Options{Generator: "mlink/" + version(), Exclude: []string{out}})
 	if err != nil {
-		return fmt.Errorf("--publish-meta4: %w", err)
+		return nil, fmt.Errorf("--publish-meta4: %w", err)
 	}
 	if len(gen.Documents) != 1 {
-		return fmt.Errorf("--publish-meta4: expected one document, got %d", len(gen.Documents))
+		return nil, fmt.Errorf("--publish-meta4: expected one document, got %d", len(gen.Documents))
 	}
-	m := gen.Documents[0].Metalink
+	return gen.Documents[0].Metalink, nil
+}
+
+// pushWriteMeta4 writes m, reduced to the files that were pushed, each with
+// the URL it was pushed to as its only mirror, through a temporary file and
+// a rename. A file that failed to push is left out (SECURITY.md B5 case 81).
+func pushWriteMeta4(out string, force bool, m *metalink.Metalink, pushed []*publish.PushResult, urls map[string]string) error {
 	byBase := map[string]*publish.PushResult{}
 	for _, r := range pushed {
 		byBase[filepath.Base(r.File)] = r
 	}
-	for i := range m.Files {
-		f := &m.Files[i]
+	var kept []metalink.File
+	for _, f := range m.Files {
 		r := byBase[f.Name]
 		if r == nil {
-			return fmt.Errorf("--publish-meta4: %s was not pushed", f.Name)
+			continue
 		}
-		if h, ok := pushFileSHA256(f); ok && h != r.SHA256 {
-			return fmt.Errorf("--publish-meta4: %s changed after it was pushed (sha-256 %s, pushed %s)", r.File, h, r.SHA256)
+		if h, ok := pushFileSHA256(&f); ok && h != r.SHA256 {
+			return fmt.Errorf("--publish-meta4: %s changed while it was pushed (sha-256 %s, pushed %s)", r.File, h, r.SHA256)
 		}
 		dest := urls[r.File]
 		// The name downloaders save under is the pushed name.
 		if du, err := url.Parse(dest); err == nil {
-			if name := path.Base(du.Path); metalink.CheckName(name) == nil {
+			if name, err := url.PathUnescape(path.Base(du.EscapedPath())); err == nil && metalink.CheckName(name) == nil {
 				f.Name = name
 			}
 		}
 		f.URLs = []metalink.URL{{URL: dest, Priority: 1}}
+		kept = append(kept, f)
 	}
+	m.Files = kept
 	var buf bytes.Buffer
 	if err := metalink.Encode(&buf, m, metalink.FormatV4); err != nil {
 		return fmt.Errorf("--publish-meta4: %w", err)

@@ -154,3 +154,37 @@ func TestPushCLITokenFromEnvironment(t *testing.T) {
 		t.Fatal("file differs")
 	}
 }
+
+func TestPushCLIMeta4ListsOnlyPushedFiles(t *testing.T) {
+	srv, dir, tok := pushCLIServer(t)
+	a, _ := pushCLIFile(t, "a.bin", 4000)
+	b, _ := pushCLIFile(t, "b.bin", 6000)
+	// b.bin exists on the server with other content: its push fails.
+	os.MkdirAll(filepath.Join(dir, "pub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "pub", "b.bin"), []byte("other"), 0o644)
+	meta := filepath.Join(t.TempDir(), "out.meta4")
+	_, stderr, code := runCLI(t, "push", "--token-file", tok, "--publish-meta4", meta, a, b, srv.URL+"/pub/")
+	if code != exitError {
+		t.Fatalf("exit %d, want %d (one push refused); stderr %s", code, exitError, stderr)
+	}
+	m, err := metalink.DecodeFile(meta, nil)
+	if err != nil {
+		t.Fatalf("metalink: %v", err)
+	}
+	if len(m.Files) != 1 || m.Files[0].Name != "a.bin" {
+		t.Fatalf("metalink lists %+v, want only the pushed a.bin", m.Files)
+	}
+
+	// A single file pushed under another name is listed under that name.
+	meta2 := filepath.Join(t.TempDir(), "renamed.meta4")
+	if _, stderr, code := runCLI(t, "push", "--token-file", tok, "--publish-meta4", meta2, a, srv.URL+"/pub/app%201.0.bin"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	m, err = metalink.DecodeFile(meta2, nil)
+	if err != nil || len(m.Files) != 1 || m.Files[0].Name != "app 1.0.bin" || m.Files[0].URLs[0].URL != srv.URL+"/pub/app%201.0.bin" {
+		t.Fatalf("renamed push metalink: %+v, %v", m, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pub", "app 1.0.bin")); err != nil {
+		t.Fatalf("renamed upload not on the server: %v", err)
+	}
+}
