@@ -864,7 +864,14 @@ func (h *UploadHandler) publish(key, name string) *uploadError {
 		case err == nil:
 			h.root.Remove(part)
 		case errors.Is(err, fs.ErrExist):
-			return exists()
+			// Already linked by an attempt that stopped before removing the
+			// staged name (a crash): that is success.
+			a, err1 := h.root.Lstat(part)
+			b, err2 := h.root.Lstat(name)
+			if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+				return exists()
+			}
+			h.root.Remove(part)
 		case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.EMLINK):
 			// No hard links here: check, then rename (racy only against writers outside this handler).
 			if _, err := h.root.Lstat(name); err == nil {

@@ -425,6 +425,39 @@ func TestUploadInterruptedBodyKeepsReceivedBytes(t *testing.T) {
 	}
 }
 
+func TestUploadCrashBetweenLinkAndUnlink(t *testing.T) {
+	dir := t.TempDir()
+	data := uploadRandom(100)
+	h1, srv1, _ := uploadTestServer(t, dir, UploadOptions{})
+	uploadWant(t, "chunk", uploadDo(t, srv1, "PUT", "/z.bin", uploadTestToken,
+		map[string]string{"Content-Range": uploadRange(0, 49, 100)}, data[:50]), 308, "bytes=0-49")
+	srv1.Close()
+	h1.Close()
+	// Simulate a crash after the last bytes landed and the hard link was made,
+	// but before the staged name was removed.
+	var part string
+	for _, n := range uploadStaged(t, dir) {
+		if strings.HasSuffix(n, ".part") {
+			part = filepath.Join(dir, UploadStagingDir, n)
+		}
+	}
+	f, err := os.OpenFile(part, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(data[50:])
+	f.Close()
+	if err := os.Link(part, filepath.Join(dir, "z.bin")); err != nil {
+		t.Skip("no hard links here:", err)
+	}
+	_, srv2, _ := uploadTestServer(t, dir, UploadOptions{})
+	uploadWant(t, "status query after the crash", uploadDo(t, srv2, "PUT", "/z.bin", uploadTestToken,
+		map[string]string{"Content-Range": uploadStatusRange(100), "Repr-Digest": uploadDigestOf(data)}, nil), http.StatusCreated, "")
+	if s := uploadStaged(t, dir); len(s) != 0 {
+		t.Errorf("staging not cleaned: %v", s)
+	}
+}
+
 func TestUploadIdleBodyIsCut(t *testing.T) {
 	_, srv, _ := uploadTestServer(t, "", UploadOptions{IdleTimeout: 100 * time.Millisecond})
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
