@@ -58,6 +58,10 @@ with the last chunk, and the server publishes the file only if what it received 
 push then checks the server's copy (its Repr-Digest, else a HEAD, else reading ranges back).
 Redirects are never followed.
 
+Exit status: 1 when the server refuses (wrong token, too large, a different file already
+there), 3 when the server's copy does not match the local file (nothing is published),
+4 when retries ran out (run the command again to resume), 130 when interrupted.
+
 The bearer token is read from --token-file, or else from $` + pushTokenEnv + `; it is never
 printed.
 
