@@ -202,6 +202,9 @@ func runPublish(e *env, c *cobra.Command, args []string, fl *publishFlags) error
 		}
 		p := fl.output
 		if fl.each {
+			if d.Source == "" {
+				return fmt.Errorf("internal error: --each document without a source file")
+			}
 			p = d.Source + ".meta4"
 		}
 		outs = append(outs, output{p, buf.Bytes()})
