@@ -594,3 +594,38 @@ func TestPublishInterrupted(t *testing.T) {
 		t.Fatalf("cancelled publish left %v", ents)
 	}
 }
+
+// TestPublishProgressBarOnTerminal runs the built mlink under script(1), which
+// gives it a pseudo-terminal: the progress bar must be drawn there, and only there.
+func TestPublishProgressBarOnTerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) not installed: no pseudo-terminal to test the progress bar on")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not in PATH: cannot build mlink for the terminal test")
+	}
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "mlink")
+	if b, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	in := filepath.Join(tmp, "artifact.bin")
+	os.WriteFile(in, publishRand(1<<20, 5), 0o644)
+	cmdline := "stty cols 120 rows 30; " + bin + " publish --no-cache -o " + filepath.Join(tmp, "a.meta4") + " " + in
+	out, err := exec.Command(script, "-qec", cmdline, "/dev/null").CombinedOutput()
+	if err != nil {
+		t.Skipf("script(1) could not run mlink on a pseudo-terminal: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("hashing 1 file(s)")) || !bytes.Contains(out, []byte("1.0 MiB / 1.0 MiB")) {
+		t.Fatalf("no progress bar on a terminal:\n%s", out)
+	}
+	// Not a terminal: no bar.
+	var errb bytes.Buffer
+	c := exec.Command(bin, "publish", "--no-cache", "-o", filepath.Join(tmp, "b.meta4"), in)
+	c.Stderr = &errb
+	if err := c.Run(); err != nil || bytes.Contains(errb.Bytes(), []byte("hashing")) {
+		t.Fatalf("off a terminal: err %v, stderr %q (want no progress bar)", err, errb.String())
+	}
+}
