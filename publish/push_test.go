@@ -90,6 +90,13 @@ func TestPushUploadsAndVerifies(t *testing.T) {
 		t.Fatalf("push over a different file: %v, want ErrPushExists", err)
 	}
 	pushWantFile(t, filepath.Join(dir, "rel/artifact.bin"), data)
+	// A directory, or a path through a file: refused at once, not retried.
+	for _, p := range []string{"/rel", "/rel/artifact.bin/under"} {
+		res, err = Push(context.Background(), srv.Client(), other, srv.URL+p, pushFast(PushOptions{}))
+		if !errors.Is(err, ErrPushExists) || res.Retries != 0 {
+			t.Errorf("push to %s: %v after %d retries, want ErrPushExists at once", p, err, res.Retries)
+		}
+	}
 
 	// An empty file.
 	empty := filepath.Join(t.TempDir(), "empty")

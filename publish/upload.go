@@ -235,8 +235,9 @@ type uploadError struct {
 func uploadExists(e *uploadError) *uploadError { e.exists = true; return e }
 
 // UploadConflictHeader is the response header that tells a 409 for a name that
-// is already taken ("exists", final) from one for a busy upload or a wrong
-// offset ("busy", "offset", worth retrying after a status query).
+// is taken ("exists": a file, a directory or a file where a directory should
+// be; final) from one for a busy upload or a wrong offset ("busy", "offset",
+// worth retrying after a status query).
 const UploadConflictHeader = "Upload-Conflict"
 
 func (e *uploadError) Error() string { return e.msg }
@@ -603,10 +604,10 @@ func (h *UploadHandler) checkTarget(w http.ResponseWriter, q *uploadRequest) *up
 			return uploadFail(http.StatusBadRequest, 0, "bad upload path %q: it leaves the served directory", q.name)
 		}
 		// e.g. ENOTDIR: a parent is a file.
-		return uploadFail(http.StatusConflict, 0, "cannot upload to %s: %v", q.name, uploadBareErr(err))
+		return uploadExists(uploadFail(http.StatusConflict, 0, "cannot upload to %s: %v", q.name, uploadBareErr(err)))
 	}
 	if !fi.Mode().IsRegular() {
-		return uploadFail(http.StatusConflict, 0, "%s exists and is not a regular file", q.name)
+		return uploadExists(uploadFail(http.StatusConflict, 0, "%s exists and is not a regular file", q.name))
 	}
 	if h.opts.Overwrite {
 		return nil
