@@ -220,6 +220,19 @@ func NewUploadHandler(dir string, opts UploadOptions) (*UploadHandler, error) {
 	return h, nil
 }
 
+// Mount returns a handler that sends PUT requests to h and every other
+// request to next (the serving Handler of the same directory): how mlink
+// serve enables uploads.
+func (h *UploadHandler) Mount(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // Close releases the directory. Requests still running may fail.
 func (h *UploadHandler) Close() error { return h.root.Close() }
 

@@ -227,6 +227,21 @@ func TestUploadAuth(t *testing.T) {
 	}
 }
 
+func TestUploadMount(t *testing.T) {
+	dir := t.TempDir()
+	up, err := NewUploadHandler(dir, UploadOptions{Token: uploadTestToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	srv := httptest.NewServer(up.Mount(http.FileServer(http.Dir(dir))))
+	defer srv.Close()
+	uploadWant(t, "PUT", uploadDo(t, srv, "PUT", "/m.txt", uploadTestToken, nil, []byte("mounted")), http.StatusCreated, "")
+	if r := uploadDo(t, srv, "GET", "/m.txt", "", nil, nil); r.status != 200 || r.body != "mounted" {
+		t.Fatalf("GET after PUT: %d %q", r.status, r.body)
+	}
+}
+
 func TestReadUploadToken(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "tok")
 	os.WriteFile(f, []byte("  "+uploadTestToken+"\n"), 0o600)
