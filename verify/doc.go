@@ -41,15 +41,16 @@
 // sha-256 pieces of 1 MiB, 2 cores (AMD EPYC with SHA-NI), measured on a machine shared
 // with other jobs, so CPU time per run is the steadier figure:
 //
-//	                         CPU per 256 MiB   wall, load ~1.5   wall, load 10-15
-//	whole+pieces (mapped)    355 ms            not measured      0.16-0.30 GB/s
-//	whole+pieces (ReadAt)    405 ms            1.22-1.31 GB/s    0.19-0.70 GB/s
+//	                         CPU per 256 MiB   wall, load ~2.4   wall, load 10-15
+//	whole+pieces (mapped)    349-355 ms        1.49-1.50 GB/s    0.16-0.30 GB/s
+//	whole+pieces (ReadAt)    376-405 ms        1.38 GB/s         0.19-0.70 GB/s
 //	whole-only               176 ms            1.44 GB/s         1.02-1.52 GB/s (one core)
 //	pieces-only              176 ms            2.3 GB/s          0.38-0.74 GB/s
+//	BenchmarkSHA256Stream                      1.56-1.57 GB/s
 //
 // The mapped path costs exactly the two hashes (176 + 176 ms, no copy, no measurable
 // pipeline overhead), so on two idle cores its wall time is bounded by
 // max(176 ms, 355 ms / 2) = 178 ms: about 1.5 GB/s, the ceiling set by one sha-256 stream
-// (a whole-file hash cannot be split across cores). Compare with BenchmarkSHA256Stream in
-// the same run. ReadAt copies add about 15% CPU.
+// (a whole-file hash cannot be split across cores); measured: 1.50 GB/s, 0.96 of
+// BenchmarkSHA256Stream in the same run. ReadAt copies add 8-15% CPU.
 package verify
