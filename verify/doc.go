@@ -41,7 +41,7 @@
 // sha-256 pieces of 1 MiB, 2 cores (AMD EPYC with SHA-NI), measured on a machine shared
 // with other jobs, so CPU time per run is the steadier figure:
 //
-//	                         CPU per 256 MiB   wall, load ~2.4   wall, load 10-15
+//	                         CPU per 256 MiB   wall, load 1.5-2.4  wall, load 10-15
 //	whole+pieces (mapped)    349-355 ms        1.49-1.50 GB/s    0.16-0.30 GB/s
 //	whole+pieces (ReadAt)    376-405 ms        1.38 GB/s         0.19-0.70 GB/s
 //	whole-only               176 ms            1.44 GB/s         1.02-1.52 GB/s (one core)
