@@ -607,3 +607,39 @@ func FuzzPushParseReceived(f *testing.F) {
 		}
 	})
 }
+
+// TestPushToServingHandler pushes through UploadHandler.Mount in front of the
+// serving Handler (what mlink serve does): the staged partial is invisible to
+// GET, and the final check can use the served file.
+func TestPushToServingHandler(t *testing.T) {
+	dir := t.TempDir()
+	serving, err := NewHandler(dir, HandlerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { serving.Close() })
+	up, err := NewUploadHandler(dir, UploadOptions{Token: uploadTestToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(up.Mount(serving))
+	t.Cleanup(func() { srv.Close(); up.Close() })
+
+	// A partial upload is not served.
+	uploadWant(t, "chunk", uploadDo(t, srv, "PUT", "/s.bin", uploadTestToken, map[string]string{"Content-Range": uploadRange(0, 9, 100)}, make([]byte, 10)), 308, "bytes=0-9")
+	for _, p := range []string{"/s.bin", "/" + UploadStagingDir + "/", "/" + UploadStagingDir + "/" + uploadKey("s.bin") + ".part"} {
+		if r := uploadDo(t, srv, "GET", p, "", nil, nil); r.status < 400 {
+			t.Errorf("GET %s of a partial upload: %d", p, r.status)
+		}
+	}
+	file, data := pushTestFile(t, 150000)
+	res, err := Push(context.Background(), srv.Client(), file, srv.URL+"/dir/s2.bin", pushFast(PushOptions{ChunkSize: 64 << 10, ReadBack: true}))
+	if err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	pushWantFile(t, filepath.Join(dir, "dir/s2.bin"), data)
+	if !strings.Contains(res.Verified, "repr-digest") || !strings.Contains(res.Verified, "ranged read-back") {
+		t.Errorf("Verified = %q, want the 201 digest and a read-back through the serving handler", res.Verified)
+	}
+	t.Logf("verified by %s", res.Verified)
+}
