@@ -98,7 +98,7 @@ func TestB3BadMirrorBesideGood(t *testing.T) {
 		opts    []mirrortest.Option
 		checks  []check
 	}{
-		{"43 corrupt pieces", data, []mirrortest.Option{mirrortest.CorruptFraction(tPlen, 0.5, 1)}, []check{
+		{"43 corrupt pieces", data, []mirrortest.Option{mirrortest.CorruptFraction(tPlen, 1, 1)}, []check{
 			wantState(MirrorQuarantined, MirrorActive),
 			func(t *testing.T, bad *mirrortest.Mirror, r MirrorReport, rep *Report) {
 				if r.BadPieces == 0 || rep.Files[0].BadPieces == 0 {

@@ -61,7 +61,7 @@ func TestHashPolicy(t *testing.T) {
 func TestNoPieceHashesCorruptMirror(t *testing.T) {
 	data, f := testFile(t, "f.bin", tSize, 0, 21)
 	good := mirrortest.Start(t, data)
-	bad := mirrortest.Start(t, data, mirrortest.CorruptFraction(tPlen, 0.5, 2))
+	bad := mirrortest.Start(t, data, mirrortest.CorruptFraction(tPlen, 1, 2))
 	dir := t.TempDir()
 	_, err := runGet(t, f, fastOpts(dir), bad.URL(), good.URL())
 	if !errors.Is(err, ErrVerify) {
