@@ -12,7 +12,7 @@
 #              limited (default: all)
 #
 # "limited" caps the whole download at 20 MB/s (mlink --limit-rate, aria2c
-# --max-overall-download-limit, wget2 --limit-rate) over 4 unthrottled mirrors; its
+# --max-overall-download-limit; wget2 has no such option) over 4 unthrottled mirrors; its
 # efficiency column is (size / limit) / wall: 1.00 is exact, above 1 exceeds the limit.
 #
 # Printed per scenario and tool: wall and CPU seconds, peak RSS, waste (bytes served by
@@ -167,8 +167,7 @@ run_tool() {
 		--console-log-level=error --summary-interval=0 --download-result=hide -q
 		-d "$dest" -M "$meta")
 		[ "$limit" != 0 ] && cmd+=(--max-overall-download-limit="$limit") ;;
-	wget2) cmd=(wget2 -q --force-metalink -i "$meta") # writes to the working directory
-		[ "$limit" != 0 ] && cmd+=(--limit-rate="$limit") ;;
+	wget2) cmd=(wget2 -q --force-metalink -i "$meta") ;; # writes to the working directory
 
 	esac
 	local rc=0
@@ -201,6 +200,8 @@ for sc in "${SCENARIOS[@]}"; do
 	to=$(python3 -c "r=$goodrate; print(max(60, int(3 * $size / r) if r else 60))")
 	for tool in "${TOOLLIST[@]}"; do
 		need "$tool" || [ "$tool" = mlink ] || continue
+		# wget2 1.99 has no rate limit option
+		if [ "$tool" = wget2 ] && [ "$limit" != 0 ]; then continue; fi
 		for ((run = 1; run <= K; run++)); do
 			start_mirrors "$file" "${specs[@]}"
 			read -r wall user sys rss rc <<<"$(run_tool "$tool" "$file.meta4" "$OUT/dest" "$to" "$limit")"
@@ -241,7 +242,7 @@ for sc in scen:
         size = rs[0][4]
         waste = st.median(r[3] / size for r in rs)
         gr = rs[0][5]
-        eff = "n/a" if gr == 0 else "%.2f" % st.median((size / gr) / r[0] for r in rs)
+        eff = "n/a" if gr == 0 or min(r[0] for r in rs) <= 0 else "%.2f" % st.median((size / gr) / r[0] for r in rs)
         oks = [r[6] for r in rs]
         okstr = "ok" if all(o == 'yes' for o in oks) else "/".join(oks)
         ratio = "%.2f" % (wall / base) if base else "-"
