@@ -28,7 +28,9 @@
 //     than RequestSeconds/8 (cutting a request costs its connection);
 //  3. end-game: otherwise race the in-flight piece whose owner would finish last (at
 //     most two copies of a piece), if this mirror is expected to be faster by the same
-//     margin (and by a quarter); an unmeasured mirror may race. The first
+//     margin (and by a quarter; under LimitRate only pieces more than 2 s behind,
+//     since a copy then takes bandwidth from the original); an unmeasured mirror may
+//     race. The first
 //     verified copy is written; the other request is cancelled (errLostRace) without
 //     blame.
 //

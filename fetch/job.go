@@ -385,7 +385,16 @@ func (j *job) etaLocked(b *assignment, p int) float64 {
 // minGain is the least expected saving, in seconds, for which an idle mirror steals
 // or races work: both cost a cancelled request (and, over HTTP/1.1, its connection
 // with whatever the server had already sent).
-func (j *job) minGain() float64 { return j.g.o.RequestSeconds / 8 }
+//
+// Under an overall rate limit a second copy takes its bandwidth from the first, so
+// only real stragglers (more than 2 s behind) are raced then.
+func (j *job) minGain() float64 {
+	g := j.g.o.RequestSeconds / 8
+	if j.g.o.LimitRate > 0 {
+		g = max(g, 2)
+	}
+	return g
+}
 
 // ownTimeLocked is m's expected seconds to fetch bytes, or -1 when m is unmeasured.
 func (j *job) ownTimeLocked(m *mirror, bytes int64) float64 {
