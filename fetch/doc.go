@@ -55,8 +55,8 @@
 // written (WriteAt) to the part file. A bad piece is never asked again from the same
 // mirror; the mirror is quarantined after MaxBadPieces. When some missing piece has no
 // mirror left that may serve it, the file fails with ErrNoSource (exit 3 in the CLI).
-// Every supported whole-file hash is computed incrementally in piece order while
-// pieces complete (pieces that arrive early wait in memory, up to 4 MiB, else are
+// Every supported whole-file hash is computed incrementally in piece order, by a
+// goroutine of its own, while pieces complete (pieces that arrive early wait in memory, up to 4 MiB, else are
 // read back from the part file), so an in-order download is never read twice; the
 // file gets its final name only if all of them match. A file without piece hashes is
 // still downloaded in parallel, but a bad mirror can only be detected by the
@@ -70,8 +70,8 @@
 //
 // # Concurrency
 //
-// One goroutine per connection slot (worker) plus the caller's, which emits progress
-// events and waits. All scheduling state of a file lives in job and is guarded by
+// One goroutine per connection slot (worker), one for the whole-file hashes, plus the
+// caller's, which emits progress events and waits. All scheduling state of a file lives in job and is guarded by
 // job.mu (helpers ending in Locked); byte counters are atomic. Workers end when the
 // file is complete or failed, when their mirror becomes unusable, or when ctx is
 // cancelled; Get returns only after all of them ended. Files of a multi-file metalink

@@ -347,6 +347,8 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 			j.whole.present(i)
 		}
 	}
+	j.whole.start()
+	defer j.whole.stop()
 	g.emit(Event{Kind: EventFileStart, File: f.Name, Size: f.Size, Pieces: j.n, Piece: -1})
 	runErr := j.run(ctx)
 	fr.Pieces, fr.BadPieces = j.n, j.badPieces

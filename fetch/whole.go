@@ -25,6 +25,10 @@ type wholeHasher struct {
 	n      int
 	free   func([]byte)
 
+	// in feeds the hashing goroutine between start and stop (nil: add hashes inline).
+	in   chan pieceBuf
+	done chan struct{}
+
 	mu         sync.Mutex
 	next       int
 	ready      map[int][]byte // completed ahead of order; nil value: read from src
@@ -47,11 +51,52 @@ func newWholeHasher(want []metalink.Hash, src io.ReaderAt, n int, pieceR func(in
 	return w
 }
 
+type pieceBuf struct {
+	i   int
+	buf []byte
+}
+
+// start moves the hashing to a goroutine of its own, so that a worker handing over a
+// piece goes back to its connection at once (at most 8 pieces queue up; then add
+// blocks). stop ends it; check calls stop.
+func (w *wholeHasher) start() {
+	if len(w.hs) == 0 || w.in != nil {
+		return
+	}
+	w.in = make(chan pieceBuf, 8)
+	w.done = make(chan struct{})
+	go func() {
+		defer close(w.done)
+		for pb := range w.in {
+			w.addSync(pb.i, pb.buf)
+		}
+	}()
+}
+
+// stop waits for the queued pieces to be hashed and ends the goroutine. Idempotent;
+// call it only when no add can still happen.
+func (w *wholeHasher) stop() {
+	if w.in == nil {
+		return
+	}
+	close(w.in)
+	<-w.done
+	w.in = nil
+}
+
 // present marks piece i as already in the part file (resume, repair).
 func (w *wholeHasher) present(i int) { w.add(i, nil) }
 
 // add takes ownership of buf (which may be nil: read from the file) for piece i.
 func (w *wholeHasher) add(i int, buf []byte) {
+	if w.in != nil {
+		w.in <- pieceBuf{i, buf}
+		return
+	}
+	w.addSync(i, buf)
+}
+
+func (w *wholeHasher) addSync(i int, buf []byte) {
 	if len(w.hs) == 0 {
 		if buf != nil {
 			w.free(buf)
@@ -110,6 +155,7 @@ func (w *wholeHasher) feedLocked(i int, buf []byte) {
 // check compares every hash once all pieces were added; it returns the strongest
 // hash that matched ("sha-256:hex") or an error naming the mismatch.
 func (w *wholeHasher) check() (string, error) {
+	w.stop()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
