@@ -92,17 +92,22 @@
 // is left untouched and ErrExists returned.
 //
 // What a failure leaves: a verification failure or ErrNoSource removes the part file
-// (nothing reaches the final name); cancellation of ctx keeps the part file for
-// resume. A write error ends the download and removes the part file.
+// and its journal (nothing reaches the final name); cancellation of ctx keeps both for
+// resume. A write or fsync error ends the download and removes the part file.
 //
-// # Resume and repair (integration point)
+// # Resume
 //
-// The engine works on a per-file "have" bitmap (job.have): pieces present before the
-// run are marked there (and fed to the whole-file hasher with wholeHasher.present, so
-// they are read back from disk for the final hash), and only the others are fetched.
-// Resume fills it with the pieces the journal lists and that re-verify; repair with
-// the good pieces of an existing file (the file itself then plays the part file). The
-// journal hooks in as a pieceSink (job.sink): pieceWritten(i) is called after piece i
-// verified and was written; the sink fsyncs in batches and records only fsynced
-// pieces (SECURITY.md rule 9).
+// Before creating anything, Get takes NAME.part.lock (flock; ErrLocked when another
+// process downloads the same output). While pieces complete, a resume journal
+// NAME.part.mlj (fetch/journal.go) records them: the engine hands each verified and
+// written piece to a journalSink (the pieceSink of job), which every second fsyncs the
+// part file and only then saves the journal atomically, so the journal never claims an
+// unsynced piece. On the next run, when NAME.part.mlj exists, NAME.part is this
+// program's: the pieces the journal claims are re-verified (a damaged journal, or one
+// of another version of the file, means the whole part file is hash-scanned), marked in
+// the per-file "have" bitmap (job.have) and fed to the whole-file hasher from disk
+// (wholeHasher.present); only the others are fetched (Report: Resumed). An existing
+// NAME.part without a journal is somebody else's and is never touched (another part
+// name is used, without a journal). Repair can reuse the same bitmap with an existing
+// file as the part file. Not yet done: If-Range with the validators the journal keeps.
 package fetch

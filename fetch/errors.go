@@ -24,6 +24,8 @@ var (
 	ErrNoFiles = errors.New("no files selected")
 	// ErrUsage: the options are inconsistent (e.g. Output with several files).
 	ErrUsage = errors.New("invalid options")
+	// ErrLocked: another process is downloading to the same output (NAME.part.lock).
+	ErrLocked = journalErrLocked
 
 	// Mirror-scoped causes, found inside *PieceError and mirror reports.
 

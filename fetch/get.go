@@ -310,7 +310,23 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 	if len(mirrors) == 0 && f.Size != 0 {
 		return fr, fmt.Errorf("%s: %w: no http or https mirror", f.Name, ErrNoSource)
 	}
-	part, partName, err := createPart(root, name, f.Size)
+	// One writer per output (SECURITY.md case 40): a second run fails fast.
+	lock, err := journalLock(root, name)
+	if err != nil {
+		return fr, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	defer lock.release()
+	var (
+		part     *os.File
+		partName string
+		jn       *journal
+		good     []bool
+	)
+	if f.Size >= 0 {
+		part, partName, jn, good, err = g.openPart(ctx, root, f, name, pieces)
+	} else {
+		part, partName, err = createPart(root, name, f.Size)
+	}
 	if err != nil {
 		return fr, fmt.Errorf("%s: %w", f.Name, err)
 	}
@@ -319,6 +335,9 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 		part.Close()
 		if !keep {
 			root.Remove(partName)
+			if jn != nil {
+				jn.remove()
+			}
 		}
 	}()
 
@@ -342,15 +361,39 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 		return g.finishFile(fr, f, part, root, partName, name, sum, &keep)
 	}
 	j := g.newJob(f, part, whole, pieces, mirrors)
+	if len(good) == j.n {
+		for i, ok := range good {
+			if ok {
+				j.have[i] = true
+				j.nhave++
+				fr.Resumed++
+			}
+		}
+	}
 	for i := 0; i < j.n; i++ {
 		if j.have[i] {
 			j.whole.present(i)
 		}
 	}
+	var sink *journalSink
+	if jn != nil {
+		sink = journalStartSink(jn, part, time.Second, func(err error) {
+			j.mu.Lock()
+			j.finishLocked(fmt.Errorf("resume journal: %w", err))
+			j.mu.Unlock()
+		})
+		j.sink = sink
+	}
 	j.whole.start()
 	defer j.whole.stop()
-	g.emit(Event{Kind: EventFileStart, File: f.Name, Size: f.Size, Pieces: j.n, Piece: -1})
+	g.emit(Event{Kind: EventFileStart, File: f.Name, Size: f.Size, Done: j.doneBytesLocked(), Pieces: j.n, Piece: -1})
 	runErr := j.run(ctx)
+	if sink != nil {
+		// Commits what was written (fsync first); a failure is a disk error.
+		if err := sink.close(); err != nil && runErr == nil {
+			runErr = fmt.Errorf("%s: resume journal: %w", f.Name, err)
+		}
+	}
 	fr.Pieces, fr.BadPieces = j.n, j.badPieces
 	for _, m := range j.mirrors {
 		r := j.mirrorReportLocked(m, 0)
@@ -362,7 +405,7 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 	}
 	if runErr != nil {
 		if ctx.Err() != nil {
-			keep = true // resumable: the journal (or a hash scan) picks it up
+			keep = true // resumable: the next run continues from the journal
 			return fr, fmt.Errorf("%s: %w", f.Name, ctx.Err())
 		}
 		return fr, runErr
@@ -374,7 +417,64 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 	if sum == "" && pieces != nil {
 		sum = pieces.Type + " pieces"
 	}
-	return g.finishFile(fr, f, part, root, partName, name, sum, &keep)
+	fr, err = g.finishFile(fr, f, part, root, partName, name, sum, &keep)
+	if err == nil && jn != nil {
+		jn.remove() // the file is complete under its name; a leftover journal is harmless
+	}
+	return fr, err
+}
+
+// openPart opens the part file of name. When a resume journal of name exists, NAME.part
+// is this program's: the pieces the journal claims are re-verified (or, when the journal
+// is damaged or belongs to another version of the file, the whole part file is
+// hash-scanned) and returned as good. Without a journal an existing NAME.part is
+// somebody else's file and is left alone (createPart picks another name, and no journal
+// is kept for that name). The journal returned (nil when none is kept) is fed by the
+// engine through a journalSink.
+func (g *getter) openPart(ctx context.Context, root *os.Root, f *metalink.File, name string, pieces *metalink.Pieces) (*os.File, string, *journal, []bool, error) {
+	fe := *f
+	fe.Name = name
+	chunk := defaultPieceLength(f.Size)
+	if pieces != nil {
+		chunk = pieces.Length
+	}
+	id, idErr := journalIdentityOf(&fe, chunk)
+	fsys := journalRootFS{root}
+	partName := name + ".part"
+	if idErr == nil {
+		if _, err := root.Lstat(journalPath(name)); err == nil {
+			if p, err := root.OpenFile(partName, os.O_RDWR, 0); err == nil {
+				if fi, err := p.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() != f.Size {
+					err = p.Truncate(f.Size)
+				}
+				good, validators, discarded, err := journalResume(ctx, fsys, p, &fe, id)
+				if err != nil {
+					p.Close()
+					return nil, "", nil, nil, fmt.Errorf("resuming %s: %w", partName, err)
+				}
+				if discarded != nil {
+					g.o.Logger.Info("resume journal not used; part file hash-scanned", "file", name, "reason", discarded)
+				}
+				jn, err := newJournal(fsys, name, id, good, validators)
+				if err != nil {
+					p.Close()
+					return nil, "", nil, nil, err
+				}
+				return p, partName, jn, good, nil
+			}
+		}
+	}
+	p, pn, err := createPart(root, name, f.Size)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	var jn *journal
+	if idErr == nil && pn == partName {
+		if jn, err = newJournal(fsys, name, id, nil, nil); err != nil {
+			jn = nil
+		}
+	}
+	return p, pn, jn, nil, nil
 }
 
 // finishFile fsyncs the verified part file and gives it its final name.

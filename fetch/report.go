@@ -83,9 +83,11 @@ type FileReport struct {
 	Error string `json:"error,omitempty"`
 	// Hash is the whole-file hash that verified ("sha-256:..."), empty when none did.
 	Hash string `json:"hash,omitempty"`
-	// Pieces is the piece count; BadPieces the pieces that failed their hash.
+	// Pieces is the piece count; BadPieces the pieces that failed their hash; Resumed
+	// the pieces found verified in the part file of an interrupted run (not fetched).
 	Pieces    int `json:"pieces"`
 	BadPieces int `json:"bad_pieces"`
+	Resumed   int `json:"resumed_pieces,omitempty"`
 	// Bytes received from mirrors for this file (waste = Bytes / Size).
 	Bytes    int64          `json:"bytes"`
 	Duration time.Duration  `json:"duration_ns"`
