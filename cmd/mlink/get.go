@@ -252,6 +252,9 @@ func getPrintSummary(w io.Writer, rep *fetch.Report) {
 				sp = float64(f.Size) / s
 			}
 			fmt.Fprintf(w, "%s: done, %s in %.2fs (%s/s), %d mirrors, %s verified\n", f.Path, humanBytes(float64(f.Size)), f.Duration.Seconds(), humanBytes(sp), len(f.Mirrors), f.Hash)
+			if f.Resumed > 0 {
+				fmt.Fprintf(w, "  resumed: %d of %d pieces were already verified on disk\n", f.Resumed, f.Pieces)
+			}
 			for _, m := range f.Mirrors {
 				if m.BadPieces > 0 || m.State != fetch.MirrorActive && m.State != fetch.MirrorIdle {
 					fmt.Fprintf(w, "  %s: %s, %d bad pieces, %d errors %s\n", m.URL, m.State, m.BadPieces, m.Errors, m.LastError)
