@@ -223,6 +223,9 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 	if code == exitOK {
 		return nil
 	}
+	if code == exitInterrupted {
+		firstErr = fmt.Errorf("%w: interrupted; run the same command again to resume", firstErr)
+	}
 	return withCode(code, firstErr)
 }
 
