@@ -9,11 +9,13 @@
 #   -o OUTDIR  working directory (default a fresh one under /tmp; removed unless -o)
 #   -t TOOLS   comma-separated tools to run (default mlink,aria2c,wget2)
 #   SCENARIO   any of: even uneven straggler corrupt norange dies unthrottled single
-#              limited (default: all)
+#              limited resume (default: all)
 #
 # "limited" caps the whole download at 20 MB/s (mlink --limit-rate, aria2c
 # --max-overall-download-limit; wget2 has no such option) over 4 unthrottled mirrors; its
 # efficiency column is (size / limit) / wall: 1.00 is exact, above 1 exceeds the limit.
+# "resume" kills the tool with SIGKILL at half the ideal time and reruns the same
+# command: waste counts both runs, wall and CPU the second run only.
 #
 # Printed per scenario and tool: wall and CPU seconds, peak RSS, waste (bytes served by
 # all mirrors / size), efficiency ((size / sum of the rates of the mirrors serving good
@@ -33,7 +35,7 @@ while getopts "k:s:o:t:h" opt; do
 done
 shift $((OPTIND - 1))
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(even uneven straggler corrupt norange dies unthrottled single limited)
+[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(even uneven straggler corrupt norange dies unthrottled single limited resume)
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "$OUT" ]; then
@@ -68,6 +70,7 @@ scenario() {
 	unthrottled) echo "512|0;0;0;0" ;;
 	single) echo "128|20" ;;
 	limited) echo "200|0;0;0;0|20" ;;
+	resume) echo "256|20;20;20;20" ;;
 	*) echo "unknown scenario $1" >&2; exit 2 ;;
 	esac
 }
@@ -155,15 +158,18 @@ print(total)
 PY
 }
 
-# run_tool TOOL META4 DEST TIMEOUT LIMIT -> "wall user sys maxrss_kb exit"
+# run_tool TOOL META4 DEST TIMEOUT LIMIT [KILL_AFTER] -> "wall user sys maxrss_kb exit"
+# With KILL_AFTER (seconds), a first run is killed with SIGKILL after that long and the
+# measured run is the rerun of the same command in the same directory.
 run_tool() {
-	local tool=$1 meta=$2 dest=$3 to=$4 limit=$5 cmd
+	local tool=$1 meta=$2 dest=$3 to=$4 limit=$5 killafter=${6:-} cmd
 	rm -rf "$dest"; mkdir -p "$dest"
 	case $tool in
 	mlink) cmd=("$OUT/bin/mlink" get "$meta" -d "$dest" --quiet)
 		[ "$limit" != 0 ] && cmd+=(--limit-rate "$limit") ;;
 	aria2c) cmd=(aria2c --split=8 --max-connection-per-server=2 --min-split-size=1M
 		--realtime-chunk-checksum=true --uri-selector=adaptive --file-allocation=falloc
+		--auto-file-renaming=false --allow-overwrite=true
 		--console-log-level=error --summary-interval=0 --download-result=hide -q
 		-d "$dest" -M "$meta")
 		[ "$limit" != 0 ] && cmd+=(--max-overall-download-limit="$limit") ;;
@@ -171,6 +177,13 @@ run_tool() {
 
 	esac
 	local rc=0
+	if [ -n "$killafter" ]; then
+		(cd "$dest" && exec "${cmd[@]}" >/dev/null 2>&1) &
+		local pid=$!
+		sleep "$killafter"
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
 	(cd "$dest" && /usr/bin/time -f "%e %U %S %M" -o "$OUT/time.txt" timeout "$to" "${cmd[@]}" >/dev/null 2>"$OUT/$tool.err") || rc=$?
 	echo "$(cat "$OUT/time.txt" | tail -1) $rc"
 }
@@ -194,6 +207,8 @@ for sc in "${SCENARIOS[@]}"; do
 		[ "${kind:-good}" != "bad" ] && goodrate=$(python3 -c "print($goodrate + $rate * $MB)")
 	done
 	[ "$limit" != 0 ] && goodrate=$limit
+	killafter=""
+	[ "$sc" = resume ] && killafter=$(python3 -c "print(round($size / $goodrate / 2, 2))")
 	make_meta4 "$file" "${urls[@]}"
 	want=$(sha256sum "$file" | cut -d' ' -f1)
 	# The slowest sensible time: everything from the slowest good mirror, or 60 s.
@@ -204,7 +219,7 @@ for sc in "${SCENARIOS[@]}"; do
 		if [ "$tool" = wget2 ] && [ "$limit" != 0 ]; then continue; fi
 		for ((run = 1; run <= K; run++)); do
 			start_mirrors "$file" "${specs[@]}"
-			read -r wall user sys rss rc <<<"$(run_tool "$tool" "$file.meta4" "$OUT/dest" "$to" "$limit")"
+			read -r wall user sys rss rc <<<"$(run_tool "$tool" "$file.meta4" "$OUT/dest" "$to" "$limit" "$killafter")"
 			served=$(stop_mirrors)
 			got=$(sha256sum "$OUT/dest/f.bin" 2>/dev/null | cut -d' ' -f1 || true)
 			ok=no; [ "$got" = "$want" ] && ok=yes

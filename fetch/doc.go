@@ -102,9 +102,12 @@
 // NAME.part.mlj (fetch/journal.go) records them: the engine hands each verified and
 // written piece to a journalSink (the pieceSink of job), which every second fsyncs the
 // part file and only then saves the journal atomically, so the journal never claims an
-// unsynced piece. On the next run, when NAME.part.mlj exists, NAME.part is this
-// program's: the pieces the journal claims are re-verified (a damaged journal, or one
-// of another version of the file, means the whole part file is hash-scanned), marked in
+// unsynced piece; an empty journal is saved as soon as NAME.part is created. On the
+// next run, when NAME.part.mlj exists, NAME.part is this program's: with piece hashes
+// every piece of it is hash-scanned (hashing is cheaper than fetching, and pieces
+// written after the last commit usually survive a kill), otherwise the journal's claims
+// are taken; a damaged journal, or one of another version of the file, also means a
+// hash scan. The good pieces are marked in
 // the per-file "have" bitmap (job.have) and fed to the whole-file hasher from disk
 // (wholeHasher.present); only the others are fetched (Report: Resumed). An existing
 // NAME.part without a journal is somebody else's and is never touched (another part

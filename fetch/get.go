@@ -23,6 +23,7 @@ import (
 
 	"github.com/mlinkdev/mlink/internal/digest"
 	"github.com/mlinkdev/mlink/metalink"
+	"github.com/mlinkdev/mlink/verify"
 )
 
 // getter is the state shared by the files of one Get call: options, the overall
@@ -448,6 +449,12 @@ func (g *getter) openPart(ctx context.Context, root *os.Root, f *metalink.File, 
 					err = p.Truncate(f.Size)
 				}
 				good, validators, discarded, err := journalResume(ctx, fsys, p, &fe, id)
+				if err == nil && discarded == nil && pieces != nil {
+					// The journal only claims fsynced pieces; pieces written since the
+					// last commit are usually intact too (kill, not power loss). Hashing
+					// is cheaper than fetching: scan every piece, trust none.
+					good, err = verify.Pieces(ctx, p, f.Size, pieces, nil, verify.Options{})
+				}
 				if err != nil {
 					p.Close()
 					return nil, "", nil, nil, fmt.Errorf("resuming %s: %w", partName, err)
@@ -470,8 +477,18 @@ func (g *getter) openPart(ctx context.Context, root *os.Root, f *metalink.File, 
 	}
 	var jn *journal
 	if idErr == nil && pn == partName {
-		if jn, err = newJournal(fsys, name, id, nil, nil); err != nil {
-			jn = nil
+		// Saved at once (empty), so that NAME.part is known as ours even when this run
+		// is killed before the first periodic commit.
+		if jn, err = newJournal(fsys, name, id, nil, nil); err == nil {
+			err = jn.commit(p, nil)
+		}
+		if err != nil {
+			p.Close()
+			root.Remove(pn)
+			if jn != nil {
+				jn.remove()
+			}
+			return nil, "", nil, nil, fmt.Errorf("starting the resume journal: %w", err)
 		}
 	}
 	return p, pn, jn, nil, nil

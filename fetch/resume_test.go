@@ -54,11 +54,13 @@ func TestResumeAfterCancel(t *testing.T) {
 	}
 	assertFile(t, dir, "f.bin", data)
 	fr := rep.Files[0]
-	if fr.Resumed < 6 || fr.Resumed >= fr.Pieces {
-		t.Errorf("resumed %d of %d pieces, want the 7 good ones of the first run", fr.Resumed, fr.Pieces)
+	if fr.Resumed < 7 || fr.Resumed >= fr.Pieces {
+		t.Errorf("resumed %d of %d pieces, want at least the 7 intact ones of the first run", fr.Resumed, fr.Pieces)
 	}
+	// The server may still write a little into the first run's cancelled connections
+	// after the snapshot: allow one piece per connection of slack.
 	second := m.BytesServed() - served
-	if want := int64(fr.Pieces-fr.Resumed) * tPlen; second > want {
+	if want := int64(fr.Pieces-fr.Resumed+4) * tPlen; second > want {
 		t.Errorf("second run fetched %d bytes, want at most %d (the missing pieces)", second, want)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -93,4 +95,41 @@ func TestSecondRunLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertFile(t, dir, "f.bin", data)
+}
+
+// Killed before its first periodic commit, a run still leaves a journal naming
+// NAME.part as ours, and the next run keeps every intact piece (hash scan).
+func TestResumeWithoutCommittedPieces(t *testing.T) {
+	data, f := testFile(t, "f.bin", 256<<10, tPlen, 52)
+	m := mirrortest.Start(t, data)
+	dir := t.TempDir()
+	// Simulate the kill: a part file holding the first half, and the empty journal a
+	// run saves when it creates NAME.part.
+	root, _ := os.OpenRoot(dir)
+	defer root.Close()
+	fe := f
+	id, err := journalIdentityOf(&fe, tPlen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jn, _ := newJournal(journalRootFS{root}, "f.bin", id, nil, nil)
+	part, _ := root.Create("f.bin.part")
+	part.WriteAt(data[:128<<10], 0)
+	part.Truncate(int64(len(data)))
+	if err := jn.commit(part, nil); err != nil {
+		t.Fatal(err)
+	}
+	part.Close()
+
+	rep, err := runGet(t, f, fastOpts(dir), m.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	if got := rep.Files[0].Resumed; got != 8 {
+		t.Errorf("resumed %d pieces, want the 8 written before the kill", got)
+	}
+	if n := m.BytesServed(); n > 128<<10 {
+		t.Errorf("fetched %d bytes, want only the missing 128 KiB", n)
+	}
 }
