@@ -46,7 +46,10 @@ bad data is quarantined after --max-bad-pieces, a mirror answering 200 to a Rang
 request is only used as a last-resort sequential source. Data is written to NAME.part
 in the target directory and renamed (without replacing anything) after verification.
 An existing file that verifies is left alone with no network request; an existing
-different file is never replaced without --overwrite.
+different file is never replaced without --overwrite. An interrupted download (Ctrl-C,
+kill -9, power loss) resumes when the same command is run again: NAME.part.mlj records
+the pieces that were fsynced, and every piece of NAME.part is re-verified before use.
+A second mlink writing the same output fails at once (NAME.part.lock).
 
 No hash at all: refused unless --insecure-no-hash. Only md5/sha-1: a warning
 (--require-strong-hash refuses). Only http and https mirrors are used.
