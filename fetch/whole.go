@@ -57,13 +57,13 @@ type pieceBuf struct {
 }
 
 // start moves the hashing to a goroutine of its own, so that a worker handing over a
-// piece goes back to its connection at once (at most 8 pieces queue up; then add
+// piece goes back to its connection at once (at most 4 pieces queue up; then add
 // blocks). stop ends it; check calls stop.
 func (w *wholeHasher) start() {
 	if len(w.hs) == 0 || w.in != nil {
 		return
 	}
-	w.in = make(chan pieceBuf, 8)
+	w.in = make(chan pieceBuf, 4)
 	w.done = make(chan struct{})
 	go func() {
 		defer close(w.done)
