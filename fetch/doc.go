@@ -24,8 +24,9 @@
 //     left, so a request always ends on a piece boundary and a slow mirror never
 //     holds more than a few seconds of work;
 //  2. when nothing is unassigned, steal the back half of the unstarted tail of the
-//     request that would finish last, if this mirror would finish it sooner by more
-//     than RequestSeconds/8 (cutting a request costs its connection);
+//     request that would finish last, if this mirror would finish it in less than
+//     half the time and sooner by more than RequestSeconds/8 (cutting a request
+//     costs its connection and whatever the server had already sent);
 //  3. end-game: otherwise race the in-flight piece whose owner would finish last (at
 //     most two copies of a piece), if this mirror is expected to be faster by the same
 //     margin (and by a quarter; under LimitRate only pieces more than 2 s behind,

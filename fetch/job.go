@@ -439,7 +439,7 @@ func (j *job) stealCandidateLocked(m *mirror) (*assignment, int) {
 			if b.m.connSpeed > 0 {
 				continue // an unmeasured mirror does not take work from a measured one
 			}
-		} else if own+j.minGain() >= eta {
+		} else if own+j.minGain() >= eta || 2*own >= eta {
 			continue // not worth cutting the owner's request (its connection is lost)
 		}
 		if best == nil || eta > bestETA {

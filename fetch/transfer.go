@@ -127,18 +127,25 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 			}
 			return err, "", 0
 		}
-		j.mu.Lock()
-		a.streaming = false
-		if !a.seq {
-			j.releaseLocked(p)
-			a.lo = p + 1
+		// The piece stays held until it is marked done (or found bad): released
+		// earlier, another worker would take it as unassigned in between.
+		pieceEnd := func() {
+			j.mu.Lock()
+			a.streaming = false
+			if !a.seq {
+				j.releaseLocked(p)
+				a.lo = p + 1
+			}
+			j.mu.Unlock()
 		}
-		j.mu.Unlock()
 		if skip {
+			j.putBuf(buf)
+			pieceEnd()
 			continue
 		}
 		if !ok {
 			j.putBuf(buf)
+			pieceEnd()
 			if j.badPiece(a, p) {
 				return nil, "", 0 // quarantined; the error is recorded
 			}
@@ -147,7 +154,9 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 			}
 			continue
 		}
-		if err := j.completePiece(a, p, buf); err != nil {
+		err = j.completePiece(a, p, buf)
+		pieceEnd()
+		if err != nil {
 			return err, "", 0
 		}
 	}
@@ -243,7 +252,7 @@ func (j *job) completePiece(a *assignment, p int, buf []byte) error {
 		}
 	}
 	for b := range j.assigns {
-		if b != a && b.streaming && b.lo == p {
+		if b != a && b.lo == p { // receiving p, or still waiting for its response
 			b.cancel(errLostRace)
 		}
 	}
