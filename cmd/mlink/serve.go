@@ -23,6 +23,7 @@ const serveShutdownGrace = 10 * time.Second
 func newServeCmd(e *env) *cobra.Command {
 	var (
 		addr, mirrorsFile, certFile, keyFile, cacheFile, baseURL string
+		uploadTokenFile                                          string
 		maxRanges, linkMirrors                                   int
 		negotiate, quiet                                         bool
 		hashes                                                   []string
@@ -113,11 +114,24 @@ NAME is at URL/NAME on each mirror.`,
 				return err
 			}
 			defer h.Close()
+			var handler http.Handler = h
+			if uploadTokenFile != "" {
+				tok, err := publish.ReadUploadToken(uploadTokenFile)
+				if err != nil {
+					return err
+				}
+				up, err := publish.NewUploadHandler(args[0], publish.UploadOptions{Token: tok, Logger: logger})
+				if err != nil {
+					return err
+				}
+				defer up.Close()
+				handler = up.Mount(h)
+			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err
 			}
-			srv := publish.NewServer(addr, h, logger)
+			srv := publish.NewServer(addr, handler, logger)
 			scheme := "http"
 			if certFile != "" {
 				scheme = "https"
@@ -156,6 +170,7 @@ NAME is at URL/NAME on each mirror.`,
 	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM); serves HTTPS and HTTP/2")
 	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
 	f.StringVar(&cacheFile, "cache", "", "hash cache file (created if missing); hashes survive restarts")
+	f.StringVar(&uploadTokenFile, "upload-token-file", "", "enable resumable uploads (mlink push) authorised by the bearer token in `FILE`")
 	f.StringVar(&baseURL, "base-url", "", "public URL of DIR, for the metalinks' own URLs (default: from each request's Host)")
 	f.IntVar(&maxRanges, "max-ranges", publish.DefaultMaxRanges, "most byte ranges honoured in one request; more get the whole file")
 	f.IntVar(&linkMirrors, "link-mirrors", publish.DefaultLinkMirrors, "most mirrors announced in Link headers per response (the metalinks list all)")
