@@ -2,11 +2,7 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/mlinkdev/mlink/metalink"
 	"github.com/spf13/cobra"
@@ -74,68 +70,11 @@ Nothing is written when the document or any file entry in it is refused
 				}
 				return nil
 			}
-			return convertWriteFile(output, buf.Bytes(), force)
+			return writeFileAtomic(output, buf.Bytes(), force)
 		},
 	}
 	c.Flags().StringVar(&to, "to", "", "target format: v4, v3 or mirrormanager (required)")
 	c.Flags().StringVarP(&output, "output", "o", "", "write to `FILE` instead of standard output")
 	c.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
 	return c
-}
-
-// convertWriteFile writes data to a temporary file next to path, syncs it and
-// moves it into place: with force by rename (replacing path), without by a hard
-// link that fails if path exists. The temporary file never outlives the call.
-func convertWriteFile(path string, data []byte, force bool) error {
-	fail := func(err error) error { return withCode(exitError, fmt.Errorf("writing %s: %w", path, err)) }
-	exists := func() error {
-		return withCode(exitError, fmt.Errorf("%s already exists; use --force to replace it", path))
-	}
-	if !force {
-		if _, err := os.Lstat(path); err == nil {
-			return exists()
-		}
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fail(err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // after a link or on failure; a no-op after a rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fail(err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail(err)
-	}
-	if force {
-		if err := os.Rename(tmpName, path); err != nil {
-			return fail(err)
-		}
-		return nil
-	}
-	switch err := os.Link(tmpName, path); {
-	case err == nil:
-		return nil
-	case errors.Is(err, fs.ErrExist):
-		return exists()
-	default:
-		// No hard links on this file system: check, then rename (a small race remains).
-		if _, err := os.Lstat(path); err == nil {
-			return exists()
-		}
-		if err := os.Rename(tmpName, path); err != nil {
-			return fail(err)
-		}
-		return nil
-	}
 }

@@ -360,7 +360,7 @@ func pushWriteMeta4(out string, force bool, m *metalink.Metalink, pushed []*publ
 	if err := metalink.Encode(&buf, m, metalink.FormatV4); err != nil {
 		return fmt.Errorf("--publish-meta4: %w", err)
 	}
-	return pushWriteFile(out, buf.Bytes(), force)
+	return writeFileAtomic(out, buf.Bytes(), force)
 }
 
 func pushFileSHA256(f *metalink.File) (string, bool) {
@@ -370,47 +370,6 @@ func pushFileSHA256(f *metalink.File) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// pushWriteFile writes data to p via a temporary file in the same directory
-// and a rename (with force) or a hard link (never replacing p).
-func pushWriteFile(p string, data []byte, force bool) (err error) {
-	dir, base := filepath.Split(p)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	if force {
-		if err = os.Rename(tmp.Name(), p); err != nil {
-			return fmt.Errorf("write %s: %w", p, err)
-		}
-		return nil
-	}
-	if err = os.Link(tmp.Name(), p); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	os.Remove(tmp.Name())
-	return nil
 }
 
 func pushIsTerminal(w io.Writer) bool {
