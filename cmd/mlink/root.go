@@ -93,6 +93,20 @@ and downloads them from many mirrors at once, verifying every piece as it lands.
 	for _, f := range commandFactories {
 		root.AddCommand(f(e))
 	}
+	// cobra's completion command prints help and exits 0 for an unknown shell;
+	// make that a usage error that names the shells it knows.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Example = "  source <(mlink completion bash)\n  mlink completion fish > ~/.config/fish/completions/mlink.fish"
+			c.RunE = func(c *cobra.Command, args []string) error {
+				if len(args) == 0 {
+					return usageError("completion needs a shell: bash, zsh, fish or powershell")
+				}
+				return usageError("unknown shell %q: use bash, zsh, fish or powershell", args[0])
+			}
+		}
+	}
 	return root
 }
 
