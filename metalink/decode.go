@@ -325,6 +325,37 @@ func (d *decoder) skip() error {
 	return nil
 }
 
+// children calls fn for each child element of the element whose start was just
+// read, in order, until that element ends. fn must consume the child it is given
+// (d.text, d.skip or a nested reader). Character data between children is ignored.
+func (d *decoder) children(fn func(se xml.StartElement) error) error {
+	for {
+		t, err := d.token()
+		if err != nil {
+			return d.eofIsSyntax(err)
+		}
+		switch tt := t.(type) {
+		case xml.EndElement:
+			return nil
+		case xml.StartElement:
+			if err := fn(tt); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// only returns a children callback that hands the children in namespace ns named
+// local to fn and skips every other child.
+func (d *decoder) only(ns, local string, fn func(se xml.StartElement) error) func(xml.StartElement) error {
+	return func(se xml.StartElement) error {
+		if se.Name.Space != ns || se.Name.Local != local {
+			return d.skip()
+		}
+		return fn(se)
+	}
+}
+
 func (d *decoder) eofIsSyntax(err error) error {
 	if err == io.EOF {
 		return d.fail(ErrSyntax, "", "unexpected end of document")
@@ -491,53 +522,39 @@ func isLangTag(s string) bool {
 }
 
 func (d *decoder) rootV4() error {
-	for {
-		t, err := d.token()
-		if err != nil {
-			return d.eofIsSyntax(err)
+	return d.children(func(tt xml.StartElement) (err error) {
+		if tt.Name.Space != NamespaceV4 {
+			return d.skip()
 		}
-		switch tt := t.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			if tt.Name.Space != NamespaceV4 {
-				if err := d.skip(); err != nil {
-					return err
+		switch tt.Name.Local {
+		case "file":
+			return d.file(tt)
+		case "generator":
+			d.m.Generator, err = d.text("generator", d.o.MaxValueBytes)
+		case "origin":
+			return d.origin(tt)
+		case "published", "updated":
+			var s string
+			if s, err = d.text(tt.Name.Local, d.o.MaxValueBytes); err == nil {
+				t := d.dateV4(s, tt.Name.Local)
+				if tt.Name.Local == "published" {
+					d.m.Published = t
+				} else {
+					d.m.Updated = t
 				}
-				continue
 			}
-			switch tt.Name.Local {
-			case "file":
-				err = d.file(tt)
-			case "generator":
-				d.m.Generator, err = d.text("generator", d.o.MaxValueBytes)
-			case "origin":
-				err = d.origin(tt)
-			case "published", "updated":
-				var s string
-				if s, err = d.text(tt.Name.Local, d.o.MaxValueBytes); err == nil {
-					t := d.dateV4(s, tt.Name.Local)
-					if tt.Name.Local == "published" {
-						d.m.Published = t
-					} else {
-						d.m.Updated = t
-					}
-				}
-			case "publisher":
-				var p *Publisher
-				if p, err = d.publisher(tt); err == nil && p != nil {
-					d.warn("<publisher> at the document level is not RFC 5854 (MirrorBrain style): applied to every file without one")
-					d.rootPub = p
-				}
-			default:
-				d.warn("unknown element <%s> in the metalink namespace at the document level: ignored", tt.Name.Local)
-				err = d.skip()
+		case "publisher":
+			var p *Publisher
+			if p, err = d.publisher(tt); err == nil && p != nil {
+				d.warn("<publisher> at the document level is not RFC 5854 (MirrorBrain style): applied to every file without one")
+				d.rootPub = p
 			}
-			if err != nil {
-				return err
-			}
+		default:
+			d.warn("unknown element <%s> in the metalink namespace at the document level: ignored", tt.Name.Local)
+			return d.skip()
 		}
-	}
+		return err
+	})
 }
 
 func (d *decoder) origin(se xml.StartElement) error {
@@ -624,129 +641,84 @@ func (d *decoder) rootV3(se xml.StartElement) error {
 			d.m.Generator = strings.TrimSpace(a.Value)
 		}
 	}
-	for {
-		t, err := d.token()
-		if err != nil {
-			return d.eofIsSyntax(err)
+	return d.children(func(tt xml.StartElement) (err error) {
+		if tt.Name.Space != NamespaceV3 {
+			return d.skip()
 		}
-		switch tt := t.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			if tt.Name.Space != NamespaceV3 {
-				err = d.skip()
-			} else {
-				switch tt.Name.Local {
-				case "files":
-					err = d.filesV3()
-				case "publisher":
-					d.rootPub, err = d.publisher(tt)
-				case "license":
-					d.rootLic, err = d.license()
-				case "description":
-					d.rootDesc, err = d.text("description", d.o.MaxValueBytes)
-				case "identity":
-					d.rootIdent, err = d.text("identity", d.o.MaxValueBytes)
-				case "version":
-					d.rootVer, err = d.text("version", d.o.MaxValueBytes)
-				case "copyright":
-					d.rootCopy, err = d.text("copyright", d.o.MaxValueBytes)
-				case "logo":
-					d.rootLogo, err = d.text("logo", d.o.MaxValueBytes)
-				default:
-					err = d.skip()
-				}
-			}
-			if err != nil {
-				return err
-			}
+		switch tt.Name.Local {
+		case "files":
+			return d.children(d.only(NamespaceV3, "file", d.file))
+		case "publisher":
+			d.rootPub, err = d.publisher(tt)
+		case "license":
+			d.rootLic, err = d.license()
+		case "description":
+			d.rootDesc, err = d.text("description", d.o.MaxValueBytes)
+		case "identity":
+			d.rootIdent, err = d.text("identity", d.o.MaxValueBytes)
+		case "version":
+			d.rootVer, err = d.text("version", d.o.MaxValueBytes)
+		case "copyright":
+			d.rootCopy, err = d.text("copyright", d.o.MaxValueBytes)
+		case "logo":
+			d.rootLogo, err = d.text("logo", d.o.MaxValueBytes)
+		default:
+			return d.skip()
 		}
-	}
-}
-
-func (d *decoder) filesV3() error {
-	for {
-		t, err := d.token()
-		if err != nil {
-			return d.eofIsSyntax(err)
-		}
-		switch tt := t.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			if tt.Name.Space == NamespaceV3 && tt.Name.Local == "file" {
-				err = d.file(tt)
-			} else {
-				err = d.skip()
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
+		return err
+	})
 }
 
 func (d *decoder) publisher(se xml.StartElement) (*Publisher, error) {
 	p := &Publisher{}
 	p.Name, _ = attr(se, "", "name")
 	p.URL, _ = attr(se, "", "url")
-	for {
-		t, err := d.token()
-		if err != nil {
-			return nil, d.eofIsSyntax(err)
-		}
-		switch tt := t.(type) {
-		case xml.EndElement:
-			p.Name, p.URL = strings.TrimSpace(p.Name), strings.TrimSpace(p.URL)
-			if p.Name == "" && p.URL == "" {
-				return nil, nil
-			}
-			return p, nil
-		case xml.StartElement:
-			// MirrorBrain/MirrorCache and Metalink 3.0 write <publisher><name/><url/></publisher>:
-			// the child <url> is the publisher's home page, never a mirror.
-			var s string
-			if s, err = d.text(tt.Name.Local, d.o.MaxValueBytes); err != nil {
-				return nil, err
-			}
-			switch {
-			case tt.Name.Space != d.ns:
-			case tt.Name.Local == "name" && p.Name == "":
-				p.Name = s
-			case tt.Name.Local == "url" && p.URL == "":
-				p.URL = s
-			}
-		}
+	// MirrorBrain/MirrorCache and Metalink 3.0 write <publisher><name/><url/></publisher>:
+	// the child <url> is the publisher's home page, never a mirror.
+	if err := d.nameURL(&p.Name, &p.URL, true); err != nil {
+		return nil, err
 	}
+	p.Name, p.URL = strings.TrimSpace(p.Name), strings.TrimSpace(p.URL)
+	if p.Name == "" && p.URL == "" {
+		return nil, nil
+	}
+	return p, nil
 }
 
 func (d *decoder) license() (*License, error) {
 	l := &License{}
-	for {
-		t, err := d.token()
-		if err != nil {
-			return nil, d.eofIsSyntax(err)
-		}
-		switch tt := t.(type) {
-		case xml.EndElement:
-			if l.Name == "" && l.URL == "" {
-				return nil, nil
-			}
-			return l, nil
-		case xml.StartElement:
-			var s string
-			if s, err = d.text(tt.Name.Local, d.o.MaxValueBytes); err != nil {
-				return nil, err
-			}
-			switch {
-			case tt.Name.Space != d.ns:
-			case tt.Name.Local == "name":
-				l.Name = s
-			case tt.Name.Local == "url":
-				l.URL = s
-			}
-		}
+	if err := d.nameURL(&l.Name, &l.URL, false); err != nil {
+		return nil, err
 	}
+	if l.Name == "" && l.URL == "" {
+		return nil, nil
+	}
+	return l, nil
+}
+
+// nameURL reads the <name> and <url> children of a publisher or license into
+// name and url; with firstWins a value already set (from an attribute or an
+// earlier child) is kept, otherwise the last child wins.
+func (d *decoder) nameURL(name, url *string, firstWins bool) error {
+	return d.children(func(tt xml.StartElement) error {
+		s, err := d.text(tt.Name.Local, d.o.MaxValueBytes)
+		if err != nil || tt.Name.Space != d.ns {
+			return err
+		}
+		var dst *string
+		switch tt.Name.Local {
+		case "name":
+			dst = name
+		case "url":
+			dst = url
+		default:
+			return nil
+		}
+		if !firstWins || *dst == "" {
+			*dst = s
+		}
+		return nil
+	})
 }
 
 // resolve validates a URL reference and resolves it against the base URL.
@@ -848,184 +820,142 @@ func (d *decoder) file(se xml.StartElement) error {
 
 func (d *decoder) fileBodyV4(fs *fileState) error {
 	f := &fs.f
-	for {
-		t, err := d.token()
-		if err != nil {
-			return d.eofIsSyntax(err)
-		}
-		se, ok := t.(xml.StartElement)
-		if !ok {
-			if _, end := t.(xml.EndElement); end {
-				return nil
-			}
-			continue
-		}
-		if se.Name.Space == NamespaceMM {
-			err = d.mmElement(fs, se)
-		} else if se.Name.Space != NamespaceV4 {
-			err = d.skip()
-		} else {
+	return d.fileBody(fs, func(se xml.StartElement) (err error) {
+		switch se.Name.Local {
+		case "hash":
+			typ, _ := attr(se, "", "type")
 			var s string
-			switch se.Name.Local {
-			case "size":
-				if s, err = d.text("size", d.o.MaxValueBytes); err == nil {
-					fs.size(s)
-				}
-			case "hash":
-				typ, _ := attr(se, "", "type")
-				if s, err = d.text("hash", d.o.MaxValueBytes); err == nil {
-					fs.addHash(&f.Hashes, typ, s, "hash", fs.refuse)
-				}
-			case "pieces":
-				err = d.pieces(fs, se)
-			case "url":
-				err = d.urlV4(fs, se)
-			case "metaurl":
-				err = d.metaurlV4(fs, se)
-			case "signature":
-				mt, _ := attr(se, "", "mediatype")
-				if s, err = d.text("signature", d.o.MaxSignatureBytes); err == nil {
-					mt = strings.TrimSpace(mt)
-					switch {
-					case mt == "":
-						fs.warn("signature without mediatype ignored")
-					case len(f.Signatures) > 0:
-						fs.warn("second <signature> ignored (RFC 5854 allows one)")
-					case s != "":
-						f.Signatures = append(f.Signatures, Signature{MediaType: mt, Value: s})
-					}
-				}
-			case "publisher":
-				f.Publisher, err = d.publisher(se)
-			case "identity":
-				f.Identity, err = d.text("identity", d.o.MaxValueBytes)
-			case "version":
-				f.Version, err = d.text("version", d.o.MaxValueBytes)
-			case "description":
-				f.Description, err = d.text("description", d.o.MaxValueBytes)
-			case "copyright":
-				f.Copyright, err = d.text("copyright", d.o.MaxValueBytes)
-			case "logo":
-				f.Logo, err = d.text("logo", d.o.MaxValueBytes)
-			case "language", "os":
-				if s, err = d.text(se.Name.Local, d.o.MaxValueBytes); err == nil && s != "" {
-					if se.Name.Local == "language" {
-						f.Languages = append(f.Languages, s)
-					} else {
-						f.OSes = append(f.OSes, s)
-					}
-				}
-			default:
-				fs.warn("unknown element <%s> ignored", se.Name.Local)
-				err = d.skip()
+			if s, err = d.text("hash", d.o.MaxValueBytes); err == nil {
+				fs.addHash(&f.Hashes, typ, s, "hash", fs.refuse)
 			}
-		}
-		if err != nil {
+			return err
+		case "pieces":
+			return d.pieces(fs, se)
+		case "url":
+			return d.urlV4(fs, se)
+		case "metaurl":
+			return d.metaurlV4(fs, se)
+		case "signature":
+			mt, _ := attr(se, "", "mediatype")
+			var s string
+			if s, err = d.text("signature", d.o.MaxSignatureBytes); err == nil {
+				mt = strings.TrimSpace(mt)
+				switch {
+				case mt == "":
+					fs.warn("signature without mediatype ignored")
+				case len(f.Signatures) > 0:
+					fs.warn("second <signature> ignored (RFC 5854 allows one)")
+				case s != "":
+					f.Signatures = append(f.Signatures, Signature{MediaType: mt, Value: s})
+				}
+			}
 			return err
 		}
-	}
+		fs.warn("unknown element <%s> ignored", se.Name.Local)
+		return d.skip()
+	})
 }
 
 func (d *decoder) fileBodyV3(fs *fileState) error {
 	f := &fs.f
-	for {
-		t, err := d.token()
-		if err != nil {
-			return d.eofIsSyntax(err)
-		}
-		se, ok := t.(xml.StartElement)
-		if !ok {
-			if _, end := t.(xml.EndElement); end {
-				return nil
-			}
-			continue
-		}
-		if se.Name.Space == NamespaceMM {
-			err = d.mmElement(fs, se)
-		} else if se.Name.Space != NamespaceV3 {
-			err = d.skip()
-		} else {
-			var s string
-			switch se.Name.Local {
-			case "size":
-				if s, err = d.text("size", d.o.MaxValueBytes); err == nil {
-					fs.size(s)
-				}
-			case "verification":
-				err = d.verificationV3(fs)
-			case "resources":
-				err = d.resourcesV3(fs, se)
-			case "url":
-				fs.warn("<url> outside <resources> ignored")
-				err = d.skip()
-			case "publisher":
-				f.Publisher, err = d.publisher(se)
-			case "license":
-				f.License, err = d.license()
-			case "identity":
-				f.Identity, err = d.text("identity", d.o.MaxValueBytes)
-			case "version":
-				f.Version, err = d.text("version", d.o.MaxValueBytes)
-			case "description":
-				f.Description, err = d.text("description", d.o.MaxValueBytes)
-			case "copyright":
-				f.Copyright, err = d.text("copyright", d.o.MaxValueBytes)
-			case "logo":
-				f.Logo, err = d.text("logo", d.o.MaxValueBytes)
-			case "language", "os":
-				if s, err = d.text(se.Name.Local, d.o.MaxValueBytes); err == nil && s != "" {
-					if se.Name.Local == "language" {
-						f.Languages = append(f.Languages, s)
-					} else {
-						f.OSes = append(f.OSes, s)
-					}
-				}
-			default: // tags, mimetype, releasedate, changelog, screenshot, upgrade, ...
-				err = d.skip()
-			}
-		}
-		if err != nil {
+	return d.fileBody(fs, func(se xml.StartElement) (err error) {
+		switch se.Name.Local {
+		case "verification":
+			return d.verificationV3(fs)
+		case "resources":
+			return d.resourcesV3(fs, se)
+		case "url":
+			fs.warn("<url> outside <resources> ignored")
+		case "license":
+			f.License, err = d.license()
 			return err
 		}
+		return d.skip() // tags, mimetype, releasedate, changelog, screenshot, upgrade, ...
+	})
+}
+
+// fileBody reads the children of <file>: MirrorManager elements, those v3 and v4
+// share (fileCommon), and own for the rest of the document's namespace.
+func (d *decoder) fileBody(fs *fileState, own func(se xml.StartElement) error) error {
+	return d.children(func(se xml.StartElement) error {
+		switch {
+		case se.Name.Space == NamespaceMM:
+			return d.mmElement(fs, se)
+		case se.Name.Space != d.ns:
+			return d.skip()
+		}
+		if ok, err := d.fileCommon(fs, se); ok {
+			return err
+		}
+		return own(se)
+	})
+}
+
+// fileCommon reads the children of <file> that v3 and v4 share (size, publisher and
+// the descriptive texts) and reports whether se was one of them.
+func (d *decoder) fileCommon(fs *fileState, se xml.StartElement) (bool, error) {
+	f := &fs.f
+	var dst *string
+	switch se.Name.Local {
+	case "size":
+		s, err := d.text("size", d.o.MaxValueBytes)
+		if err == nil {
+			fs.size(s)
+		}
+		return true, err
+	case "publisher":
+		var err error
+		f.Publisher, err = d.publisher(se)
+		return true, err
+	case "language", "os":
+		s, err := d.text(se.Name.Local, d.o.MaxValueBytes)
+		if err == nil && s != "" {
+			if se.Name.Local == "language" {
+				f.Languages = append(f.Languages, s)
+			} else {
+				f.OSes = append(f.OSes, s)
+			}
+		}
+		return true, err
+	case "identity":
+		dst = &f.Identity
+	case "version":
+		dst = &f.Version
+	case "description":
+		dst = &f.Description
+	case "copyright":
+		dst = &f.Copyright
+	case "logo":
+		dst = &f.Logo
+	default:
+		return false, nil
 	}
+	var err error
+	*dst, err = d.text(se.Name.Local, d.o.MaxValueBytes)
+	return true, err
 }
 
 func (d *decoder) verificationV3(fs *fileState) error {
 	f := &fs.f
-	for {
-		t, err := d.token()
-		if err != nil {
-			return d.eofIsSyntax(err)
-		}
-		se, ok := t.(xml.StartElement)
-		if !ok {
-			if _, end := t.(xml.EndElement); end {
-				return nil
-			}
-			continue
-		}
+	return d.children(func(se xml.StartElement) error {
 		if se.Name.Space != NamespaceV3 {
-			err = d.skip()
-		} else {
-			switch se.Name.Local {
-			case "hash":
-				typ, _ := attr(se, "", "type")
-				var s string
-				if s, err = d.text("hash", d.o.MaxValueBytes); err == nil {
-					fs.addHash(&f.Hashes, typ, s, "verification/hash", fs.refuse)
-				}
-			case "pieces":
-				err = d.pieces(fs, se)
-			case "signature":
-				err = d.signatureV3(fs, se)
-			default:
-				err = d.skip()
+			return d.skip()
+		}
+		switch se.Name.Local {
+		case "hash":
+			typ, _ := attr(se, "", "type")
+			s, err := d.text("hash", d.o.MaxValueBytes)
+			if err == nil {
+				fs.addHash(&f.Hashes, typ, s, "verification/hash", fs.refuse)
 			}
-		}
-		if err != nil {
 			return err
+		case "pieces":
+			return d.pieces(fs, se)
+		case "signature":
+			return d.signatureV3(fs, se)
 		}
-	}
+		return d.skip()
+	})
 }
 
 func (d *decoder) signatureV3(fs *fileState, se xml.StartElement) error {
@@ -1060,28 +990,7 @@ func (d *decoder) resourcesV3(fs *fileState, se xml.StartElement) error {
 	if v, ok := attr(se, "", "maxconnections"); ok {
 		fs.f.MaxConnections = fs.maxConns(v, "resources@maxconnections")
 	}
-	for {
-		t, err := d.token()
-		if err != nil {
-			return d.eofIsSyntax(err)
-		}
-		se, ok := t.(xml.StartElement)
-		if !ok {
-			if _, end := t.(xml.EndElement); end {
-				return nil
-			}
-			continue
-		}
-		if se.Name.Space != NamespaceV3 || se.Name.Local != "url" {
-			if err := d.skip(); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := d.urlV3(fs, se); err != nil {
-			return err
-		}
-	}
+	return d.children(d.only(NamespaceV3, "url", func(se xml.StartElement) error { return d.urlV3(fs, se) }))
 }
 
 func (fs *fileState) maxConns(v, where string) int {
@@ -1354,24 +1263,7 @@ func (d *decoder) pieces(fs *fileState, se xml.StartElement) error {
 	var hashes []string
 	var idx []int64
 	anyIdx, allIdx := false, true
-	for {
-		t, err := d.token()
-		if err != nil {
-			return d.eofIsSyntax(err)
-		}
-		if _, end := t.(xml.EndElement); end {
-			break
-		}
-		ce, ok := t.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		if ce.Name.Space != d.ns || ce.Name.Local != "hash" {
-			if err := d.skip(); err != nil {
-				return err
-			}
-			continue
-		}
+	err := d.children(d.only(d.ns, "hash", func(ce xml.StartElement) error {
 		pv, hasIdx := attr(ce, "", "piece")
 		s, err := d.text("hash", d.o.MaxValueBytes)
 		if err != nil {
@@ -1387,6 +1279,10 @@ func (d *decoder) pieces(fs *fileState, se xml.StartElement) error {
 			}
 			idx = append(idx, n)
 		}
+		return nil
+	}))
+	if err != nil {
+		return err
 	}
 	canon, ok := NormalizeHashName(typ)
 	elem := fmt.Sprintf("pieces[%s]", canon)
@@ -1456,28 +1352,7 @@ func (d *decoder) mmElement(fs *fileState, se xml.StartElement) error {
 		}
 		return nil
 	case "alternates":
-		for {
-			t, err := d.token()
-			if err != nil {
-				return d.eofIsSyntax(err)
-			}
-			if _, end := t.(xml.EndElement); end {
-				return nil
-			}
-			ce, ok := t.(xml.StartElement)
-			if !ok {
-				continue
-			}
-			if ce.Name.Space != NamespaceMM || ce.Name.Local != "alternate" {
-				if err := d.skip(); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := d.alternate(fs); err != nil {
-				return err
-			}
-		}
+		return d.children(d.only(NamespaceMM, "alternate", func(xml.StartElement) error { return d.alternate(fs) }))
 	}
 	return d.skip()
 }
