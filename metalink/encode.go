@@ -289,6 +289,22 @@ func (e *encoder) close(name string) {
 }
 
 // leaf writes <name attrs>text</name>, or nothing when text is empty.
+// descriptive writes the descriptive children of <file> that v3 and v4 share, in
+// the order both schemas accept.
+func (e *encoder) descriptive(f *File) {
+	e.leaf("identity", f.Identity)
+	e.leaf("version", f.Version)
+	e.leaf("description", f.Description)
+	e.leaf("copyright", f.Copyright)
+	for _, l := range f.Languages {
+		e.leaf("language", l)
+	}
+	for _, o := range f.OSes {
+		e.leaf("os", o)
+	}
+	e.leaf("logo", f.Logo)
+}
+
 func (e *encoder) leaf(name, text string, attrs ...string) {
 	text = strings.TrimSpace(text)
 	if text == "" {
@@ -348,17 +364,7 @@ func (e *encoder) v4(m *Metalink) {
 	for i := range m.Files {
 		f := &m.Files[i]
 		e.open("file", "name", f.Name, "xml:lang", f.Lang)
-		e.leaf("identity", f.Identity)
-		e.leaf("version", f.Version)
-		e.leaf("description", f.Description)
-		e.leaf("copyright", f.Copyright)
-		for _, l := range f.Languages {
-			e.leaf("language", l)
-		}
-		for _, o := range f.OSes {
-			e.leaf("os", o)
-		}
-		e.leaf("logo", f.Logo)
+		e.descriptive(f)
 		if p := f.Publisher; p != nil && (p.Name != "" || p.URL != "") {
 			// name is required by RFC 5854, so it is written even when empty.
 			e.indent()
@@ -488,17 +494,7 @@ func (e *encoder) v3(m *Metalink, mm bool) {
 		if f.MMTimestamp != 0 {
 			e.leaf("mm0:timestamp", itoa(f.MMTimestamp))
 		}
-		e.leaf("identity", f.Identity)
-		e.leaf("version", f.Version)
-		e.leaf("description", f.Description)
-		e.leaf("copyright", f.Copyright)
-		for _, l := range f.Languages {
-			e.leaf("language", l)
-		}
-		for _, o := range f.OSes {
-			e.leaf("os", o)
-		}
-		e.leaf("logo", f.Logo)
+		e.descriptive(f)
 		if l := f.License; l != nil && (l.Name != "" || l.URL != "") {
 			e.open("license")
 			e.leaf("name", l.Name)
