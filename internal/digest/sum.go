@@ -77,18 +77,68 @@ const chunkLimit = BufferSize
 
 // chunk is one read of the file, shared read-only by its consumers.
 type chunk struct {
-	buf   *[]byte
 	data  []byte
+	done  func()       // gives data back to its source
 	piece int64        // piece index, -1 when no pieces are computed
 	last  bool         // last chunk of its piece
-	refs  atomic.Int32 // consumers still using buf
+	refs  atomic.Int32 // consumers still using data
+}
+
+// source yields the bytes of the file in order, at most a bounded amount at once.
+type source interface {
+	// next returns up to n (> 0) bytes at off, and the function that gives them back
+	// once every consumer is done with them. It blocks while too much is out.
+	next(ctx context.Context, off int64, n int) (data []byte, done func(), err error)
+	// close waits until everything next returned has been given back, then frees it all.
+	close()
+}
+
+// preadSource copies the file into a fixed set of pooled buffers with ReadAt.
+type preadSource struct {
+	r    io.ReaderAt
+	size int64
+	nbuf int
+	free chan *[]byte
+}
+
+func newPreadSource(r io.ReaderAt, size int64, nbuf int) *preadSource {
+	s := &preadSource{r: r, size: size, nbuf: nbuf, free: make(chan *[]byte, nbuf)}
+	for range nbuf {
+		s.free <- GetBuffer()
+	}
+	return s
+}
+
+func (s *preadSource) next(ctx context.Context, off int64, n int) ([]byte, func(), error) {
+	var buf *[]byte
+	select {
+	case buf = <-s.free:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	data := (*buf)[:n]
+	m, err := s.r.ReadAt(data, off)
+	if m < len(data) {
+		s.free <- buf
+		if err == nil || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("at offset %d of %d: %w", off+int64(m), s.size, ErrShortRead)
+		}
+		return nil, nil, err
+	}
+	return data, func() { s.free <- buf }, nil // never blocks: free has room for every buffer
+}
+
+func (s *preadSource) close() {
+	for range s.nbuf {
+		PutBuffer(<-s.free)
+	}
 }
 
 // Sum reads r once, from offset 0 to size, and computes the whole-file hashes of
 // opt.Hashes (each on its own goroutine, in order) and the piece hashes of
-// opt.PieceHash (pieces spread over opt.Workers goroutines). At most a fixed
-// number of BufferSize chunks is in flight (2×workers+len(Hashes)+2), so memory is
-// bounded whatever size is. Sum returns when every goroutine it started has ended.
+// opt.PieceHash (pieces spread over opt.Workers goroutines). Memory is bounded
+// whatever size is (see the package documentation). Sum returns when every
+// goroutine it started has ended.
 func Sum(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Result, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("digest: negative size %d", size)
@@ -123,22 +173,45 @@ func Sum(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Result, 
 	if !pieced {
 		workers = 0
 	}
+	consumers := len(opt.Hashes)
+	if pieced {
+		consumers++
+	}
 
 	nbuf := 2*workers + len(opt.Hashes) + 2
 	nbuf = int(min(int64(nbuf), 1+size/BufferSize)) // small files need few buffers; any nbuf >= 1 works
-	free := make(chan *[]byte, nbuf)
-	for range nbuf {
-		free <- GetBuffer()
-	}
-	defer func() {
-		close(free)
-		for b := range free {
-			PutBuffer(b)
+	var src source
+	mapped := false
+	if consumers > 0 {
+		if ms, ok := newMapSource(r, size); ok {
+			src, mapped = ms, true
 		}
-	}()
+	}
+	if src == nil {
+		src = newPreadSource(r, size, nbuf)
+	}
 	release := func(c *chunk) {
 		if c.refs.Add(-1) == 0 {
-			free <- c.buf // never blocks: free has room for every buffer
+			c.done()
+		}
+	}
+	// A mapped file truncated while it is hashed faults (SIGBUS) in a consumer: that
+	// consumer records it, and from then on only gives its chunks back.
+	var faulted atomic.Bool
+	consume := func(ch chan *chunk, fn func(c *chunk)) {
+		if !mapped {
+			for c := range ch {
+				fn(c)
+				release(c)
+			}
+			return
+		}
+		if consumeGuarded(ch, fn, release) {
+			return // ch closed
+		}
+		faulted.Store(true)
+		for c := range ch {
+			release(c)
 		}
 	}
 
@@ -151,12 +224,7 @@ func Sum(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Result, 
 		wholeH[i] = h
 		ch := make(chan *chunk, nbuf)
 		wholeCh[i] = ch
-		wg.Go(func() {
-			for c := range ch {
-				h.Write(c.data)
-				release(c)
-			}
-		})
+		wg.Go(func() { consume(ch, func(c *chunk) { h.Write(c.data) }) })
 	}
 	// Piece hashers: piece p goes to worker p % workers, which sees its chunks in order.
 	pieceCh := make([]chan *chunk, workers)
@@ -166,23 +234,18 @@ func Sum(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Result, 
 		wg.Go(func() {
 			h, _ := Get(opt.PieceHash)
 			defer Put(opt.PieceHash, h)
-			for c := range ch {
+			consume(ch, func(c *chunk) {
 				h.Write(c.data)
 				if c.last {
 					res.Pieces[c.piece] = h.Sum(nil)
 					h.Reset()
 				}
-				release(c)
-			}
+			})
 		})
 	}
-	consumers := len(opt.Hashes)
-	if pieced {
-		consumers++
-	}
 
-	// The reader: this goroutine. A buffer comes back to free when the last
-	// consumer of its chunk releases it.
+	// The reader: this goroutine. A chunk's bytes go back to the source when its
+	// last consumer releases it.
 	var readErr error
 	var off int64
 	for off < size {
@@ -190,43 +253,31 @@ func Sum(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Result, 
 			readErr = err
 			break
 		}
+		if faulted.Load() {
+			break
+		}
 		n := min(size-off, chunkLimit)
-		piece, last := int64(-1), false
+		piece, end := int64(-1), size
 		if pieced {
 			piece = off / opt.PieceLength
-			end := (piece + 1) * opt.PieceLength
+			end = (piece + 1) * opt.PieceLength
 			if end > size || end < 0 {
 				end = size
 			}
 			n = min(n, end-off)
-			last = off+n == end
 		}
-		var buf *[]byte
-		select {
-		case buf = <-free:
-		case <-ctx.Done():
-			readErr = ctx.Err()
-		}
-		if readErr != nil {
-			break
-		}
-		data := (*buf)[:n]
-		m, err := r.ReadAt(data, off)
-		if m < len(data) {
-			free <- buf
-			if err == nil || errors.Is(err, io.EOF) {
-				err = fmt.Errorf("at offset %d of %d: %w", off+int64(m), size, ErrShortRead)
-			}
+		data, done, err := src.next(ctx, off, int(n))
+		if err != nil {
 			readErr = err
 			break
 		}
 		if opt.Progress != nil {
-			opt.Progress(int64(n))
+			opt.Progress(int64(len(data)))
 		}
-		c := &chunk{buf: buf, data: data, piece: piece, last: last}
+		c := &chunk{data: data, done: done, piece: piece, last: off+int64(len(data)) == end}
 		c.refs.Store(int32(consumers))
 		if consumers == 0 {
-			free <- buf
+			done()
 		}
 		for _, ch := range wholeCh {
 			ch <- c
@@ -234,7 +285,7 @@ func Sum(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Result, 
 		if pieced {
 			pieceCh[int(piece%int64(workers))] <- c
 		}
-		off += n
+		off += int64(len(data))
 	}
 	for _, ch := range wholeCh {
 		close(ch)
@@ -243,13 +294,9 @@ func Sum(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Result, 
 		close(ch)
 	}
 	wg.Wait()
-	// Wait for every buffer to come home before the deferred drain.
-	got := make([]*[]byte, 0, nbuf)
-	for range nbuf {
-		got = append(got, <-free)
-	}
-	for _, b := range got {
-		free <- b
+	src.close()
+	if readErr == nil && faulted.Load() {
+		readErr = fmt.Errorf("reading the mapped file: %w", ErrShortRead)
 	}
 	if readErr != nil {
 		for i, name := range opt.Hashes {
