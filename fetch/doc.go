@@ -114,4 +114,36 @@
 // NAME.part without a journal is somebody else's and is never touched (another part
 // name is used, without a journal). Repair can reuse the same bitmap with an existing
 // file as the part file. Not yet done: If-Range with the validators the journal keeps.
+//
+// # Repair
+//
+// Repair (fetch/repair.go, fetch/repair_multipart.go) mends an existing file in place
+// instead of downloading it again. It takes the same NAME.part.lock as Get, so a
+// download and a repair of one output (or two repairs) never write it at once, then
+// scans the file in one pass with verify.File: every piece of the strongest piece-hash
+// set and every whole-file hash. An already good file costs no request. A missing tail
+// counts as bad pieces (the repair extends the file); bytes beyond the metalink size
+// are cut off once every piece is good. Without supported piece hashes the damage can
+// neither be located nor a fetched piece checked before it overwrites the old one, so
+// Repair refuses with ErrNotRepairable (Get with Overwrite rebuilds the file in a part
+// file instead). The bad pieces are coalesced into byte ranges, and one request asks
+// for up to 32 of them and 4-16 MiB (the unassigned bad bytes shared among the free
+// connections) as "Range: bytes=a-b,c-d,..."; each part of the multipart/byteranges
+// answer must carry a Content-Range with the metalink size as total that starts an
+// asked range and ends one (a server may coalesce neighbouring ranges; the bytes
+// between them are read and dropped), no range twice, identity encoding, and the whole
+// body is cut at the asked span plus 1 KiB of framing per part. A mirror that answers
+// several ranges with a single part (only the first range, or one span over all) is
+// used, and from then on asked for one range per request. A 200 to a Range request
+// makes the mirror range-less and it is not used at all: repair never streams a whole
+// copy. A piece failing its hash is asked from another mirror (MaxBadPieces quarantine
+// a mirror), and a piece no mirror can supply ends the repair with ErrNoSource once
+// the other pieces are done. At the end the file is fsynced and verified again in
+// full (ErrVerify if a whole-file hash still fails).
+//
+// For repair the file itself, re-verified on every run, is the journal: only pieces
+// that were bad are ever written, and only after their hash verified, so a piece is at
+// any moment either its old (bad) content or its new verified content, a good piece is
+// never touched, and an interrupted repair (cancellation, kill, power loss) leaves the
+// file no worse than before; running it again re-scans and fetches what is still bad.
 package fetch

@@ -302,6 +302,7 @@ type repairer struct {
 	fails     []int
 	gaveUp    []bool
 	nneed     int
+	needBytes int64 // bytes of the pieces in need
 	repaired  int
 	active    int
 	wake      chan struct{}
@@ -330,6 +331,8 @@ func newRepairer(g *getter, f *metalink.File, out partFile, pieces *metalink.Pie
 		if p >= 0 && p < r.n && !r.need[p] {
 			r.need[p] = true
 			r.nneed++
+			_, l := r.pieceRange(p)
+			r.needBytes += l
 		}
 	}
 	r.wake = make(chan struct{})
@@ -644,16 +647,11 @@ func (r *repairer) pieceDone(m *rmirror, p int, buf []byte) error {
 	r.mu.Lock()
 	r.need[p] = false
 	r.nneed--
+	r.needBytes -= int64(len(buf))
 	r.repaired++
 	m.good += int64(len(buf))
 	m.consecErr = 0
-	done := r.size
-	for q := range r.n {
-		if r.need[q] {
-			_, l := r.pieceRange(q)
-			done -= l
-		}
-	}
+	done := r.size - r.needBytes
 	r.mu.Unlock()
 	r.g.emit(Event{Kind: EventPieceDone, File: r.name, Size: r.size, Done: done, Pieces: r.n, Piece: p, Mirror: m.name})
 	return nil
