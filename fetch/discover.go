@@ -1,0 +1,542 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/mlinkdev/mlink/internal/httphdr"
+	"github.com/mlinkdev/mlink/metalink"
+)
+
+// DiscoveryKind says how Discover found what to download from a URL.
+type DiscoveryKind string
+
+// The four outcomes of Discover, strongest first.
+const (
+	// DiscoveryMetalink: the URL is a metalink document itself (its Content-Type is
+	// application/metalink4+xml or application/metalink+xml, or its path ends in .meta4
+	// or .metalink).
+	DiscoveryMetalink DiscoveryKind = "metalink"
+	// DiscoveryDescribedBy: the server answered with a Link rel=describedby to a
+	// metalink (RFC 6249 §4.1), which was fetched and decoded.
+	DiscoveryDescribedBy DiscoveryKind = "describedby"
+	// DiscoveryDuplicates: the server sent an instance digest (Digest or Repr-Digest)
+	// and, usually, Link rel=duplicate mirrors (RFC 6249 §3, §6): one file built from
+	// those headers, verified against the digest.
+	DiscoveryDuplicates DiscoveryKind = "duplicates"
+	// DiscoveryPlain: no Metalink/HTTP at all: one file, one source (the URL), no hash.
+	// Downloading it needs Options.InsecureNoHash.
+	DiscoveryPlain DiscoveryKind = "plain"
+)
+
+// Media types of metalink documents.
+const (
+	mediaMetalink4 = "application/metalink4+xml"
+	mediaMetalink3 = "application/metalink+xml"
+)
+
+// Defaults of DiscoverOptions.
+const (
+	DefaultMaxMetalinkBytes = 8 << 20
+	DefaultMaxDuplicates    = maxMirrors - 1
+)
+
+// DiscoverOptions configures Discover. The zero value is useful.
+type DiscoverOptions struct {
+	// Client sends the requests. Nil means NewClient(10s, 4) with a 2-minute overall
+	// timeout. Its CheckRedirect should strip credentials on a change of origin (as
+	// RedirectPolicy does).
+	Client *http.Client
+	// UserAgent is sent with every request (default "mlink").
+	UserAgent string
+	// MaxMetalinkBytes caps a metalink document read over HTTP (default 8 MiB).
+	MaxMetalinkBytes int64
+	// MaxDuplicates caps the Link rel=duplicate mirrors taken from one response
+	// (default 63: with the URL itself, the 64 mirrors Get uses at most).
+	MaxDuplicates int
+	// Name, when set, is the file name of a file built from headers
+	// (DiscoveryDuplicates, DiscoveryPlain) instead of the last segment of the URL's
+	// path; it is checked with metalink.CheckName all the same.
+	Name string
+}
+
+// Discovery is what Discover found.
+type Discovery struct {
+	// Kind is the path that was taken.
+	Kind DiscoveryKind
+	// Metalink is what to download: the decoded document (DiscoveryMetalink,
+	// DiscoveryDescribedBy; for a describedby metalink of several files, only the file
+	// named like the URL's last path segment when there is one), or one file built
+	// from the response headers (DiscoveryDuplicates, DiscoveryPlain).
+	Metalink *metalink.Metalink
+	// URL is the redacted final URL of the first response (after redirects).
+	URL string
+	// MetalinkURL is the redacted URL the metalink document was read from
+	// (DiscoveryMetalink, DiscoveryDescribedBy).
+	MetalinkURL string
+	// Mirrors is the number of Link rel=duplicate mirrors used (DiscoveryDuplicates).
+	Mirrors int
+	// Warnings are findings worth telling the user: ignored Link fields, a malformed
+	// Link header, a size that could not be known.
+	Warnings []string
+}
+
+// errNotHTTP is the wording shared with the CLI for a URL of another scheme.
+func errNotHTTP(scheme string) error {
+	return fmt.Errorf("unsupported scheme %q: mlink fetches http:// and https:// URLs only", scheme)
+}
+
+// Discover finds out what to download from rawURL, an http or https URL, following
+// RFC 6249 (Metalink/HTTP):
+//
+//  1. A URL whose path ends in .meta4 or .metalink is fetched with GET and decoded as
+//     a metalink (DiscoveryMetalink). Any other URL gets a HEAD request (a GET when the
+//     server answers HEAD with 405 or 501, whose body is then read only if it is a
+//     metalink) with Accept preferring metalinks, Want-Digest: sha-256 and
+//     Want-Repr-Digest: sha-256=10. A response that is a metalink (by Content-Type) is
+//     fetched and decoded (DiscoveryMetalink).
+//  2. Otherwise a Link rel=describedby with type application/metalink4+xml (or
+//     application/metalink+xml), resolved against the final response URL, is fetched
+//     and decoded (DiscoveryDescribedBy). Its response's own Link fields are never
+//     read, so a describedby loop cannot be followed twice. If it describes several
+//     files, those named like the Link's name parameter, else like the URL's last path
+//     segment, are kept; when none matches, all are. A describedby URL that does not
+//     give a metalink is an error, not a fallback. When the origin also sent a sha-256
+//     digest and the metalink has a single file with another sha-256, that is an error.
+//  3. Otherwise a Digest (RFC 3230) or Repr-Digest (RFC 9530) field makes one file
+//     (DiscoveryDuplicates): its name is the last segment of the final URL's path,
+//     percent-decoded, or DiscoverOptions.Name, checked with metalink.CheckName (an
+//     unsafe name is an error wrapping metalink.ErrUnsafeName); its size is the
+//     Content-Length (-1 when absent or the response is content-encoded); its hashes
+//     are every supported digest (the fetch hash policy then applies: md5 or sha-1 only
+//     is weak); its URLs are rawURL (without credentials, no priority) plus each Link
+//     rel=duplicate (resolved against the final URL; http and https only, without
+//     userinfo; pri and geo become Priority and Location; at most MaxDuplicates; a
+//     link to the URL itself is dropped). A malformed digest field is an error
+//     (metalink.ErrBadHash), never a fallback to a weaker hash.
+//  4. Otherwise one file, the URL as its only source, no hash (DiscoveryPlain).
+//     Link rel=duplicate fields without a digest are ignored (RFC 6249 §6: the mirrors
+//     cannot be checked), with a warning.
+//
+// Only the response to rawURL is parsed for Link and digest fields; Get never parses
+// Link fields of mirror responses (RFC 6249 §2). Credentials in rawURL's userinfo are
+// sent (as Basic authorization) only to rawURL's origin: never to a describedby
+// metalink elsewhere, never to a mirror, and the client's redirect policy drops them
+// when a redirect leaves the origin. The URLs of the returned metalink carry no
+// credentials. A non-2xx answer is an error naming the status.
+func Discover(ctx context.Context, rawURL string, opts DiscoverOptions) (*Discovery, error) {
+	o := opts
+	if o.Client == nil {
+		o.Client = NewClient(10*time.Second, 4)
+		o.Client.Timeout = 2 * time.Minute
+		defer o.Client.CloseIdleConnections()
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "mlink"
+	}
+	if o.MaxMetalinkBytes <= 0 {
+		o.MaxMetalinkBytes = DefaultMaxMetalinkBytes
+	}
+	if o.MaxDuplicates <= 0 {
+		o.MaxDuplicates = DefaultMaxDuplicates
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Redact(rawURL), err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, errNotHTTP(u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%s: URL without a host", Redact(rawURL))
+	}
+	dc := &discoverer{o: o, asked: u, user: u.User}
+	clean := *u
+	clean.User = nil
+	clean.Fragment = ""
+	dc.clean = &clean
+	return dc.run(ctx)
+}
+
+type discoverer struct {
+	o     DiscoverOptions
+	asked *url.URL      // as given
+	clean *url.URL      // without userinfo and fragment
+	user  *url.Userinfo // credentials for asked's origin only
+}
+
+func (dc *discoverer) newRequest(ctx context.Context, method string, u *url.URL) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", dc.o.UserAgent)
+	req.Header.Set("Accept", mediaMetalink4+", "+mediaMetalink3+";q=0.9, */*;q=0.1")
+	if dc.user != nil && origin(u) == origin(dc.asked) {
+		pw, _ := dc.user.Password()
+		req.SetBasicAuth(dc.user.Username(), pw)
+	}
+	return req, nil
+}
+
+func (dc *discoverer) run(ctx context.Context) (*Discovery, error) {
+	if hasMetalinkExt(dc.clean.Path) {
+		m, final, err := dc.getMetalink(ctx, dc.clean)
+		if err != nil {
+			return nil, err
+		}
+		return &Discovery{Kind: DiscoveryMetalink, Metalink: m, URL: Redact(final), MetalinkURL: Redact(final)}, nil
+	}
+	resp, err := dc.probe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	final := resp.Request.URL
+	d := &Discovery{URL: Redact(final.String())}
+	if isMetalinkType(resp.Header.Get("Content-Type")) || hasMetalinkExt(final.Path) {
+		d.Kind = DiscoveryMetalink
+		d.MetalinkURL = d.URL
+		if resp.Request.Method == http.MethodGet {
+			d.Metalink, err = dc.decode(resp)
+		} else {
+			var at string
+			d.Metalink, at, err = dc.getMetalink(ctx, final)
+			d.MetalinkURL = Redact(at)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+
+	links, err := httphdr.ParseLink(resp.Header.Values("Link")...)
+	if err != nil {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("Link header ignored: %v", err))
+		links = nil
+	}
+	digests, err := responseDigests(resp.Header)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.URL, err)
+	}
+
+	if dl, ok := describedBy(links); ok {
+		return dc.describedBy(ctx, d, final, dl, digests)
+	}
+
+	var dups []httphdr.Link
+	for _, l := range links {
+		if l.HasRel("duplicate") {
+			dups = append(dups, l)
+		}
+	}
+	f := metalink.File{Size: -1}
+	if f.Name, err = dc.fileName(final); err != nil {
+		return nil, err
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("the server sends Content-Encoding %q: size unknown", ce))
+	} else if resp.ContentLength >= 0 {
+		f.Size = resp.ContentLength
+	}
+	f.URLs = []metalink.URL{{URL: dc.clean.String()}}
+	if len(digests) == 0 {
+		if len(dups) > 0 {
+			d.Warnings = append(d.Warnings, fmt.Sprintf("%d Link rel=duplicate mirror(s) ignored: the server sent no Digest or Repr-Digest to check them against", len(dups)))
+		}
+		d.Kind = DiscoveryPlain
+		d.Metalink = &metalink.Metalink{Files: []metalink.File{f}}
+		return d, nil
+	}
+	for _, dg := range digests {
+		f.Hashes = append(f.Hashes, metalink.Hash{Type: dg.Algorithm, Value: dg.Hex()})
+	}
+	d.Kind = DiscoveryDuplicates
+	f.URLs, d.Mirrors = dc.duplicates(d, final, dups, f.URLs)
+	d.Metalink = &metalink.Metalink{Files: []metalink.File{f}}
+	return d, nil
+}
+
+// probe sends the HEAD request (GET when HEAD is refused with 405 or 501) and checks
+// the status. The caller closes the body.
+func (dc *discoverer) probe(ctx context.Context) (*http.Response, error) {
+	var resp *http.Response
+	for _, method := range []string{http.MethodHead, http.MethodGet} {
+		req, err := dc.newRequest(ctx, method, dc.clean)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Want-Digest", "sha-256")
+		req.Header.Set("Want-Repr-Digest", "sha-256=10")
+		resp, err = dc.o.Client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		if method == http.MethodHead && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
+			resp.Body.Close()
+			continue
+		}
+		break
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: HTTP %s", Redact(resp.Request.URL.String()), resp.Status)
+	}
+	return resp, nil
+}
+
+// getMetalink fetches u with GET and decodes the body as a metalink; it returns the
+// final URL. The response's Link fields are not looked at.
+func (dc *discoverer) getMetalink(ctx context.Context, u *url.URL) (*metalink.Metalink, string, error) {
+	req, err := dc.newRequest(ctx, http.MethodGet, u)
+	if err != nil {
+		return nil, "", err
+	}
+	resp, err := dc.o.Client.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	final := resp.Request.URL.String()
+	if resp.StatusCode != http.StatusOK {
+		return nil, final, fmt.Errorf("fetching the metalink %s: HTTP %s", Redact(final), resp.Status)
+	}
+	m, err := dc.decode(resp)
+	return m, final, err
+}
+
+// decode reads a metalink body (relative URLs resolved against the final URL).
+func (dc *discoverer) decode(resp *http.Response) (*metalink.Metalink, error) {
+	final := resp.Request.URL.String()
+	if resp.ContentLength > dc.o.MaxMetalinkBytes {
+		return nil, fmt.Errorf("metalink %s: %w: %d bytes, more than %d", Redact(final), metalink.ErrTooLarge, resp.ContentLength, dc.o.MaxMetalinkBytes)
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, fmt.Errorf("metalink %s: %w: Content-Encoding %q", Redact(final), metalink.ErrNotMetalink, ce)
+	}
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && (mt == "text/html" || mt == "application/xhtml+xml") {
+		return nil, fmt.Errorf("metalink %s: %w: the server sent an HTML page (Content-Type %s)", Redact(final), metalink.ErrNotMetalink, mt)
+	}
+	m, err := metalink.Decode(resp.Body, &metalink.DecodeOptions{BaseURL: final, MaxBytes: dc.o.MaxMetalinkBytes})
+	if err != nil {
+		// Keep the document (with its refused entries) when Decode returned one.
+		return m, fmt.Errorf("metalink %s: %w", Redact(final), err)
+	}
+	return m, nil
+}
+
+// describedBy returns the first Link rel=describedby to a metalink, v4 before v3.
+func describedBy(links []httphdr.Link) (httphdr.Link, bool) {
+	var v3 *httphdr.Link
+	for i, l := range links {
+		if !l.HasRel("describedby") {
+			continue
+		}
+		mt, _, err := mime.ParseMediaType(l.Type())
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case mediaMetalink4:
+			return l, true
+		case mediaMetalink3:
+			if v3 == nil {
+				v3 = &links[i]
+			}
+		}
+	}
+	if v3 != nil {
+		return *v3, true
+	}
+	return httphdr.Link{}, false
+}
+
+func (dc *discoverer) describedBy(ctx context.Context, d *Discovery, final *url.URL, l httphdr.Link, digests []httphdr.Digest) (*Discovery, error) {
+	mu, err := final.Parse(l.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: Link rel=describedby %q: %v", d.URL, l.URL, err)
+	}
+	if mu.Scheme != "http" && mu.Scheme != "https" {
+		return nil, fmt.Errorf("%s: Link rel=describedby %s: %w", d.URL, Redact(mu.String()), errNotHTTP(mu.Scheme))
+	}
+	if mu.User != nil {
+		return nil, fmt.Errorf("%s: Link rel=describedby %s: a URL with credentials is refused", d.URL, Redact(mu.String()))
+	}
+	mu.Fragment = ""
+	m, at, err := dc.getMetalink(ctx, mu)
+	if err != nil {
+		return nil, fmt.Errorf("%s: Link rel=describedby: %w", d.URL, err)
+	}
+	d.Kind = DiscoveryDescribedBy
+	d.MetalinkURL = Redact(at)
+	d.Metalink = m
+	if len(m.Files) > 1 {
+		want := map[string]bool{}
+		if n := l.Params["name"]; n != "" && metalink.CheckName(n) == nil {
+			want[n] = true
+		} else {
+			for _, u := range []*url.URL{dc.clean, final} {
+				if seg, err := lastSegment(u); err == nil && seg != "" {
+					want[seg] = true
+				}
+			}
+		}
+		var keep []metalink.File
+		for _, f := range m.Files {
+			if want[f.Name] || want[path.Base(f.Name)] {
+				keep = append(keep, f)
+			}
+		}
+		if len(keep) > 0 {
+			m.Files = keep
+		}
+	}
+	if len(m.Files) == 1 {
+		var originSum string
+		for _, dg := range digests {
+			if dg.Algorithm == "sha-256" {
+				originSum = dg.Hex()
+			}
+		}
+		for _, h := range m.Files[0].Hashes {
+			if h.Type == "sha-256" && originSum != "" && !strings.EqualFold(h.Value, originSum) {
+				return nil, fmt.Errorf("%s: %w: the describedby metalink %s gives %s another sha-256 than the server's digest (a metalink of another version?)",
+					d.URL, ErrVerify, d.MetalinkURL, m.Files[0].Name)
+			}
+		}
+	}
+	return d, nil
+}
+
+// duplicates turns Link rel=duplicate fields into mirrors appended to urls.
+func (dc *discoverer) duplicates(d *Discovery, final *url.URL, dups []httphdr.Link, urls []metalink.URL) ([]metalink.URL, int) {
+	seen := map[string]bool{dc.clean.String(): true, final.String(): true}
+	n, skipped, capped := 0, 0, 0
+	for _, l := range dups {
+		mu, err := final.Parse(l.URL)
+		if err != nil || (mu.Scheme != "http" && mu.Scheme != "https") || mu.Host == "" || mu.User != nil {
+			skipped++
+			continue
+		}
+		mu.Fragment = ""
+		s := mu.String()
+		if seen[s] {
+			continue // the server itself (RFC 6249 §2) or a repeat
+		}
+		seen[s] = true
+		if n >= dc.o.MaxDuplicates {
+			capped++
+			continue
+		}
+		mu2 := metalink.URL{URL: s}
+		if p, ok := l.Pri(); ok {
+			mu2.Priority = p
+		}
+		if g := l.Geo(); len(g) == 2 && g[0] >= 'a' && g[0] <= 'z' && g[1] >= 'a' && g[1] <= 'z' {
+			mu2.Location = g
+		}
+		urls = append(urls, mu2)
+		n++
+	}
+	if skipped > 0 {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%d Link rel=duplicate mirror(s) ignored: only http and https URLs without credentials are used", skipped))
+	}
+	if capped > 0 {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%d Link rel=duplicate mirror(s) ignored: more than %d", capped, dc.o.MaxDuplicates))
+	}
+	return urls, n
+}
+
+// fileName is the name of a file built from headers: DiscoverOptions.Name or the last
+// path segment of u, percent-decoded, which must be a safe single name.
+func (dc *discoverer) fileName(u *url.URL) (string, error) {
+	name := dc.o.Name
+	if name == "" {
+		seg, err := lastSegment(u)
+		if err != nil {
+			return "", fmt.Errorf("%s: file name from the URL: %w", Redact(u.String()), err)
+		}
+		if seg == "" {
+			return "", fmt.Errorf("%s: %w: the URL's path has no file name (give an output name)", Redact(u.String()), metalink.ErrUnsafeName)
+		}
+		if strings.Contains(seg, "/") {
+			return "", fmt.Errorf("%s: %w: the file name %q from the URL contains a slash", Redact(u.String()), metalink.ErrUnsafeName, seg)
+		}
+		name = seg
+	}
+	if err := metalink.CheckName(name); err != nil {
+		if !errors.Is(err, metalink.ErrUnsafeName) {
+			err = fmt.Errorf("%w: %v", metalink.ErrUnsafeName, err)
+		}
+		return "", fmt.Errorf("%s: file name %q: %w", Redact(u.String()), name, err)
+	}
+	return name, nil
+}
+
+// lastSegment returns the percent-decoded last segment of u's path ("" when the path
+// ends in a slash or is empty).
+func lastSegment(u *url.URL) (string, error) {
+	p := u.EscapedPath()
+	seg := p[strings.LastIndexByte(p, '/')+1:]
+	return url.PathUnescape(seg)
+}
+
+// responseDigests returns the supported digests of a response's Repr-Digest and
+// Digest fields. A malformed field, or two fields giving different values for one
+// algorithm, is an error wrapping metalink.ErrBadHash.
+func responseDigests(h http.Header) ([]httphdr.Digest, error) {
+	var out []httphdr.Digest
+	add := func(field string, ds []httphdr.Digest) error {
+		for _, d := range ds {
+			dup := false
+			for _, o := range out {
+				if o.Algorithm == d.Algorithm {
+					if string(o.Value) != string(d.Value) {
+						return fmt.Errorf("%w: %s: two different %s digests", metalink.ErrBadHash, field, d.Algorithm)
+					}
+					dup = true
+				}
+			}
+			if !dup {
+				out = append(out, d)
+			}
+		}
+		return nil
+	}
+	if vs := h.Values("Repr-Digest"); len(vs) > 0 {
+		ds, err := httphdr.ParseReprDigest(strings.Join(vs, ", "))
+		if err != nil {
+			return nil, fmt.Errorf("%w: Repr-Digest: %v", metalink.ErrBadHash, err)
+		}
+		if err := add("Repr-Digest", ds); err != nil {
+			return nil, err
+		}
+	}
+	if vs := h.Values("Digest"); len(vs) > 0 {
+		ds, err := httphdr.ParseDigest(strings.Join(vs, ", "))
+		if err != nil {
+			return nil, fmt.Errorf("%w: Digest: %v", metalink.ErrBadHash, err)
+		}
+		if err := add("Digest and Repr-Digest", ds); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func hasMetalinkExt(p string) bool {
+	p = strings.ToLower(p)
+	return strings.HasSuffix(p, ".meta4") || strings.HasSuffix(p, ".metalink")
+}
+
+func isMetalinkType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == mediaMetalink4 || mt == mediaMetalink3)
+}
