@@ -26,6 +26,11 @@ var (
 	ErrUsage = errors.New("invalid options")
 	// ErrLocked: another process is downloading to the same output (NAME.part.lock).
 	ErrLocked = journalErrLocked
+	// ErrNoSpace: the target file system is full. Get checks the free space before any
+	// request ("no space left on DIR: need X, Y free"); when it fills up during the
+	// download (another writer, no preallocation), the part file and its journal are
+	// kept, so the same call completes, keeping the verified pieces, once space is freed.
+	ErrNoSpace = errors.New("no space left")
 
 	// Mirror-scoped causes, found inside *PieceError and mirror reports.
 
@@ -41,6 +46,10 @@ var (
 	ErrRedirect = errors.New("redirect refused")
 	// ErrStalled: the mirror sent less than the low-speed limit for a whole window.
 	ErrStalled = errors.New("mirror too slow or stalled")
+	// ErrChanged: the mirror's copy of the file changed since its validators (ETag,
+	// Last-Modified) were taken: it answered If-Range with 200, or a 206 with another
+	// ETag. The mirror is dropped (MirrorChanged).
+	ErrChanged = errors.New("mirror's file changed")
 )
 
 // PieceError says what went wrong with one piece from one mirror. Index is -1 when

@@ -26,14 +26,103 @@ import (
 	"github.com/mlinkdev/mlink/verify"
 )
 
-// getter is the state shared by the files of one Get call: options, the overall
-// rate limiter, buffers and the event lock.
+// getter is the state shared by the files of one Get call: options, the request
+// budget (global and per host), the overall rate limiter, buffers and the event lock.
 type getter struct {
 	o     Options
 	lim   *rate.Limiter
 	bytes atomic.Int64
 	bufs  sync.Pool
 	evMu  sync.Mutex
+
+	// conns holds one token per request in flight, across all files (Connections);
+	// connWait counts workers waiting for one; idle is signalled when one is released.
+	conns    chan struct{}
+	connWait atomic.Int32
+	idle     chan struct{}
+
+	hostsMu sync.Mutex
+	hosts   map[string]*hostState // by origin (scheme://host:port)
+}
+
+// hostState is what the files of one Get share about one mirror host: at most
+// PerMirror requests at once and one MirrorLimitRate limiter, whichever files the
+// requests are for (per-host politeness).
+type hostState struct {
+	sem chan struct{}
+	lim *rate.Limiter // nil: unlimited
+}
+
+func newGetter(opts Options) *getter {
+	g := &getter{o: opts.withDefaults(), hosts: map[string]*hostState{}, idle: make(chan struct{}, 1)}
+	g.lim = newLimiter(g.o.LimitRate)
+	g.conns = make(chan struct{}, g.o.Connections)
+	return g
+}
+
+// host returns the shared state of the origin of rawURL.
+func (g *getter) host(rawURL string) *hostState {
+	key := rawURL
+	if u, err := url.Parse(rawURL); err == nil {
+		key = origin(u)
+	}
+	g.hostsMu.Lock()
+	defer g.hostsMu.Unlock()
+	if g.hosts == nil { // a getter not made by newGetter
+		g.hosts = map[string]*hostState{}
+	}
+	h := g.hosts[key]
+	if h == nil {
+		h = &hostState{sem: make(chan struct{}, g.o.PerMirror), lim: newLimiter(g.o.MirrorLimitRate)}
+		g.hosts[key] = h
+	}
+	return h
+}
+
+// acquire takes a request token of h's host, then one of the global budget (in that
+// order, so a worker waiting for a busy host holds no global token). It fails when
+// ctx ends or done is closed; release gives both back.
+func (g *getter) acquire(ctx context.Context, done <-chan struct{}, h *hostState) (release func(), err error) {
+	select {
+	case h.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-done:
+		return nil, errStopped
+	}
+	if g.conns == nil { // a getter not made by newGetter: no global budget
+		return func() { <-h.sem }, nil
+	}
+	select {
+	case g.conns <- struct{}{}:
+	default:
+		g.connWait.Add(1)
+		select {
+		case g.conns <- struct{}{}:
+			g.connWait.Add(-1)
+		case <-ctx.Done():
+			g.connWait.Add(-1)
+			<-h.sem
+			return nil, ctx.Err()
+		case <-done:
+			g.connWait.Add(-1)
+			<-h.sem
+			return nil, errStopped
+		}
+	}
+	return func() {
+		<-g.conns
+		<-h.sem
+		select {
+		case g.idle <- struct{}{}:
+		default:
+		}
+	}, nil
+}
+
+// idleConns reports whether part of the global budget is unused and nobody waits for it.
+func (g *getter) idleConns() bool {
+	return len(g.conns) < cap(g.conns) && g.connWait.Load() == 0
 }
 
 func (g *getter) emit(ev Event) {
@@ -80,16 +169,27 @@ func (g *getter) wait(ctx context.Context, m *mirror, n int) error {
 	return nil
 }
 
+// maxFilesInFlight bounds how many files of a multi-file metalink download at once.
+const maxFilesInFlight = 8
+
+// idleDelay is how long part of the connection budget must stay unused before the
+// next file of a multi-file metalink starts.
+const idleDelay = 10 * time.Millisecond
+
 // Get downloads the files of m (all, or those matching opts.Select) into opts.Dir
 // from their mirrors, verifying every piece and the whole file before it gets its
-// final name. Files are downloaded one after another, each with the whole connection
-// budget; the overall rate limit spans them all. The report covers every selected
-// file, also on error; the error joins the failures of all files (errors.Is works
-// with the sentinels of this package and context.Canceled).
+// final name. Several files download at once under one budget: Connections caps the
+// requests in flight across all files, PerMirror and MirrorLimitRate apply per
+// mirror host across files, LimitRate is one limiter for everything. A file starts
+// when the previous one has started and part of the connection budget is idle (at
+// most 8 files at once), so small files do not wait for big ones. Before any request
+// the target directory must be writable and hold the bytes still missing (ErrNoSpace).
+// The report lists every started file in metalink order, also on error; one file
+// failing does not stop the others, and the error joins the failures of all files
+// (errors.Is works with the sentinels of this package and context.Canceled).
 func Get(ctx context.Context, m *metalink.Metalink, opts Options) (*Report, error) {
 	start := time.Now()
-	g := &getter{o: opts.withDefaults()}
-	g.lim = newLimiter(g.o.LimitRate)
+	g := newGetter(opts)
 	rep := &Report{}
 	if m == nil || len(m.Files) == 0 {
 		return rep, ErrNoFiles
@@ -114,25 +214,147 @@ func Get(ctx context.Context, m *metalink.Metalink, opts Options) (*Report, erro
 		return rep, fmt.Errorf("target directory: %w", err)
 	}
 	defer root.Close()
-	var errs []error
-	for i := range files {
-		f := files[i]
-		name := f.Name
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.Name
 		if g.o.Output != "" {
-			name = g.o.Output
+			names[i] = g.o.Output
 		}
-		fr, err := g.getFile(ctx, root, f, name)
-		rep.Files = append(rep.Files, fr)
-		if err != nil {
-			errs = append(errs, err)
-			if ctx.Err() != nil {
-				break
+	}
+	if err := g.preflight(root, files, names); err != nil {
+		return rep, err
+	}
+
+	type result struct {
+		fr  FileReport
+		err error
+	}
+	results := make([]result, len(files))
+	ended := make(chan int, len(files))
+	started, running := 0, 0
+	maxFiles := min(maxFilesInFlight, g.o.Connections)
+	begun := make(chan struct{})
+	close(begun)
+	var idleSince time.Time // when the budget was last seen idle (zero: busy)
+	for started < len(files) && ctx.Err() == nil {
+		wb := begun
+		select {
+		case <-begun:
+			wb = nil
+		default:
+		}
+		idle := false
+		if running > 0 && running < maxFiles && wb == nil && g.idleConns() {
+			// Idle for a moment, not just between two requests of one worker.
+			if idleSince.IsZero() {
+				idleSince = time.Now()
 			}
+			idle = time.Since(idleSince) >= idleDelay
+		} else {
+			idleSince = time.Time{}
+		}
+		if running == 0 || idle {
+			idleSince = time.Time{}
+			i := started
+			started++
+			running++
+			b := make(chan struct{})
+			begun = b
+			var once sync.Once
+			go func() {
+				signal := func() { once.Do(func() { close(b) }) }
+				defer signal()
+				fr, err := g.getFileBegun(ctx, root, files[i], names[i], signal)
+				results[i] = result{fr, err}
+				ended <- i
+			}()
+			continue
+		}
+		var t *time.Timer
+		var tc <-chan time.Time
+		if !idleSince.IsZero() {
+			t = time.NewTimer(idleDelay)
+			tc = t.C
+		}
+		select {
+		case <-ended:
+			running--
+		case <-g.idle:
+		case <-wb:
+		case <-tc:
+		case <-ctx.Done():
+		}
+		if t != nil {
+			t.Stop()
+		}
+	}
+	for ; running > 0; running-- {
+		<-ended
+	}
+	var errs []error
+	for _, r := range results[:started] {
+		rep.Files = append(rep.Files, r.fr)
+		if r.err != nil {
+			errs = append(errs, r.err)
 		}
 	}
 	rep.Bytes = g.bytes.Load()
 	rep.Duration = time.Since(start)
 	return rep, errors.Join(errs...)
+}
+
+// preflight checks, before any network traffic, that the target directory takes new
+// files (a probe file is created and removed) and that its file system has room for
+// the bytes still missing: each selected file's size, less what an existing final
+// file or part file of it already occupies.
+func (g *getter) preflight(root *os.Root, files []*metalink.File, names []string) error {
+	probe := fmt.Sprintf(".mlink-probe-%08x", rand.Uint32())
+	pf, err := root.OpenFile(probe, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("target directory %s is not writable: %w", g.o.Dir, err)
+	}
+	pf.Close()
+	root.Remove(probe)
+	var need int64
+	for i, f := range files {
+		if f.Size <= 0 {
+			continue
+		}
+		if fi, err := root.Stat(names[i]); err == nil && fi.Mode().IsRegular() && !g.o.Overwrite {
+			continue // verified and kept, or refused: nothing to write
+		}
+		rest := f.Size
+		if fi, err := root.Stat(names[i] + ".part"); err == nil && fi.Mode().IsRegular() {
+			rest -= allocatedBytes(fi)
+		}
+		need += max(rest, 0)
+	}
+	if need == 0 {
+		return nil
+	}
+	free, err := freeSpace(g.o.Dir)
+	if err != nil {
+		g.o.Logger.Debug("free space unknown", "dir", g.o.Dir, "err", err)
+		return nil
+	}
+	if free < need {
+		return fmt.Errorf("%w on %s: need %s, %s free", ErrNoSpace, g.o.Dir, sizeString(need), sizeString(free))
+	}
+	return nil
+}
+
+// sizeString formats a byte count for error messages: "12.3 MiB (12897484 bytes)".
+func sizeString(n int64) string {
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}
+	if n < 1024 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	v, u := float64(n)/1024, 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	return fmt.Sprintf("%.1f %s (%d bytes)", v, units[u], n)
 }
 
 func selectFiles(all []metalink.File, globs []string) ([]*metalink.File, error) {
@@ -258,14 +480,25 @@ func (g *getter) orderMirrors(f *metalink.File) []*mirror {
 			mc = min(mc, f.MaxConnections)
 		}
 		ms[i] = &mirror{idx: i, url: c.u.URL, name: Redact(c.u.URL), priority: c.u.Priority, location: c.u.Location,
-			maxConns: mc, lim: newLimiter(g.o.MirrorLimitRate), state: MirrorIdle}
+			maxConns: mc, state: MirrorIdle}
+		ms[i].host = g.host(c.u.URL)
+		ms[i].lim = ms[i].host.lim
 	}
 	return ms
 }
 
 // getFile downloads one file to name under root.
-func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, name string) (fr FileReport, err error) {
+func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, name string) (FileReport, error) {
+	return g.getFileBegun(ctx, root, f, name, nil)
+}
+
+// getFileBegun is getFile calling begun (when not nil) once the checks are done and
+// the download is about to make requests.
+func (g *getter) getFileBegun(ctx context.Context, root *os.Root, f *metalink.File, name string, begun func()) (fr FileReport, err error) {
 	start := time.Now()
+	if begun == nil {
+		begun = func() {}
+	}
 	fr = FileReport{Name: f.Name, Path: filepath.Join(g.o.Dir, filepath.FromSlash(name)), Size: f.Size, State: "failed"}
 	defer func() {
 		fr.Duration = time.Since(start)
@@ -347,6 +580,7 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 			return fr, fmt.Errorf("%s: %w: size unknown and no whole-file hash", f.Name, ErrNoHash)
 		}
 		g.emit(Event{Kind: EventFileStart, File: f.Name, Size: -1, Piece: -1})
+		begun()
 		sum, reps, err := g.getUnknownSize(ctx, part, f, whole, mirrors)
 		fr.Mirrors = reps
 		for _, r := range reps {
@@ -361,40 +595,78 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 		}
 		return g.finishFile(fr, f, part, root, partName, name, sum, &keep)
 	}
-	j := g.newJob(f, part, whole, pieces, mirrors)
-	if len(good) == j.n {
-		for i, ok := range good {
-			if ok {
-				j.have[i] = true
-				j.nhave++
-				fr.Resumed++
+	var (
+		j      *job
+		runErr error
+	)
+	for restarts := 0; ; restarts++ {
+		j = g.newJob(f, part, whole, pieces, mirrors)
+		j.jn, j.restarts = jn, restarts
+		if restarts > 0 {
+			good, fr.Resumed = nil, 0
+		}
+		for _, m := range mirrors {
+			if jn != nil {
+				m.val, _ = jn.validator(m.url)
+			}
+		}
+		if len(good) == j.n {
+			for i, ok := range good {
+				if ok {
+					j.have[i] = true
+					j.nhave++
+					fr.Resumed++
+				}
+			}
+		}
+		for i := 0; i < j.n; i++ {
+			if j.have[i] {
+				j.whole.present(i)
+			}
+		}
+		var sink *journalSink
+		if jn != nil {
+			sink = journalStartSink(jn, part, time.Second, func(err error) {
+				j.mu.Lock()
+				j.finishLocked(fmt.Errorf("resume journal: %w", err))
+				j.mu.Unlock()
+			})
+			j.sink = sink
+		}
+		j.whole.start()
+		if restarts == 0 {
+			g.emit(Event{Kind: EventFileStart, File: f.Name, Size: f.Size, Done: j.doneBytesLocked(), Pieces: j.n, Piece: -1})
+			begun()
+		}
+		runErr = j.run(ctx)
+		if sink != nil {
+			// Commits what was written (fsync first); a failure is a disk error.
+			if err := sink.close(); err != nil && runErr == nil {
+				runErr = fmt.Errorf("%s: resume journal: %w", f.Name, err)
+			}
+		}
+		if !errors.Is(runErr, errRestart) {
+			break
+		}
+		j.whole.stop()
+		// Nothing held can be trusted: forget every chunk, on disk too, and start over.
+		fr.Restarted++
+		msg := fmt.Sprintf("a source's file changed: %d chunks of the old version discarded, restarting from zero", j.n)
+		g.o.Logger.Warn(msg, "file", f.Name)
+		g.emit(Event{Kind: EventWarning, File: f.Name, Piece: -1, Message: msg})
+		if jn != nil {
+			all := make([]int, j.n)
+			for i := range all {
+				all[i] = i
+			}
+			jn.forget(all)
+			if err := jn.commit(part, nil); err != nil {
+				runErr = fmt.Errorf("%s: resume journal: %w", f.Name, err)
+				break
 			}
 		}
 	}
-	for i := 0; i < j.n; i++ {
-		if j.have[i] {
-			j.whole.present(i)
-		}
-	}
-	var sink *journalSink
-	if jn != nil {
-		sink = journalStartSink(jn, part, time.Second, func(err error) {
-			j.mu.Lock()
-			j.finishLocked(fmt.Errorf("resume journal: %w", err))
-			j.mu.Unlock()
-		})
-		j.sink = sink
-	}
-	j.whole.start()
 	defer j.whole.stop()
-	g.emit(Event{Kind: EventFileStart, File: f.Name, Size: f.Size, Done: j.doneBytesLocked(), Pieces: j.n, Piece: -1})
-	runErr := j.run(ctx)
-	if sink != nil {
-		// Commits what was written (fsync first); a failure is a disk error.
-		if err := sink.close(); err != nil && runErr == nil {
-			runErr = fmt.Errorf("%s: resume journal: %w", f.Name, err)
-		}
-	}
 	fr.Pieces, fr.BadPieces = j.n, j.badPieces
 	for _, m := range j.mirrors {
 		r := j.mirrorReportLocked(m, 0)
@@ -408,6 +680,12 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 		if ctx.Err() != nil {
 			keep = true // resumable: the next run continues from the journal
 			return fr, fmt.Errorf("%s: %w", f.Name, ctx.Err())
+		}
+		if isDiskFull(runErr) {
+			// The journal claims only fsynced pieces and a resume re-verifies them:
+			// keep both, so the same call continues once space is freed.
+			keep = jn != nil
+			return fr, fmt.Errorf("%s: %w on %s: %v; free some space and run the same download again to continue", f.Name, ErrNoSpace, g.o.Dir, runErr)
 		}
 		return fr, runErr
 	}
@@ -423,6 +701,11 @@ func (g *getter) getFile(ctx context.Context, root *os.Root, f *metalink.File, n
 		jn.remove() // the file is complete under its name; a leftover journal is harmless
 	}
 	return fr, err
+}
+
+// isDiskFull reports whether err is the file system running out of space (or quota).
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, ErrNoSpace)
 }
 
 // openPart opens the part file of name. When a resume journal of name exists, NAME.part
@@ -545,6 +828,10 @@ func defaultPieceLength(size int64) int64 {
 	return l
 }
 
+// preallocateFn is preallocate, replaced by tests that simulate a file system without
+// fallocate.
+var preallocateFn = preallocate
+
 // createPart creates NAME.part (or NAME.<random>.part when that name is taken by a
 // file this run did not create), exclusively, and preallocates it.
 func createPart(root *os.Root, name string, size int64) (*os.File, string, error) {
@@ -553,7 +840,7 @@ func createPart(root *os.Root, name string, size int64) (*os.File, string, error
 		f, err := root.OpenFile(partName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
 			if size > 0 {
-				if err := preallocate(f, size); err != nil {
+				if err := preallocateFn(f, size); err != nil {
 					if errors.Is(err, syscall.ENOSPC) {
 						f.Close()
 						root.Remove(partName)

@@ -24,6 +24,9 @@ type pieceSink interface {
 var (
 	errLostRace = errors.New("piece completed by another mirror")
 	errStopped  = errors.New("request no longer needed")
+	// errRestart ends a job whose file has no piece hashes when a source's file
+	// changed while chunks of unknown origin were held: getFile starts over from zero.
+	errRestart = errors.New("a source's file changed: restarting from zero")
 )
 
 // mirror is one URL of one file and everything measured about it.
@@ -35,7 +38,8 @@ type mirror struct {
 	priority int
 	location string
 	maxConns int
-	lim      *rate.Limiter // nil: unlimited
+	host     *hostState    // request tokens and limiter shared with other files
+	lim      *rate.Limiter // the host's MirrorLimitRate limiter; nil: unlimited
 
 	bytes atomic.Int64 // body bytes received
 
@@ -55,10 +59,14 @@ type mirror struct {
 	lastErr      error
 	lastBytes    int64   // for the progress speed
 	speed        float64 // last progress speed, bytes/s
+	// val is what the mirror said about its copy (from its first good 206, or from the
+	// resume journal); sent as If-Range on every ranged request once known.
+	val journalValidator
 }
 
 func (m *mirror) usableLocked() bool {
-	return m.state != MirrorDropped && m.state != MirrorQuarantined && m.state != MirrorNoRange && m.state != MirrorIgnored
+	return m.state != MirrorDropped && m.state != MirrorQuarantined && m.state != MirrorNoRange && m.state != MirrorIgnored &&
+		m.state != MirrorChanged
 }
 
 // assignment is one request: pieces [lo, end) held by mirror m. lo advances as pieces
@@ -79,17 +87,20 @@ type assignment struct {
 
 // job downloads one file: the scheduler state shared by the workers of its mirrors.
 type job struct {
-	g       *getter
-	name    string
-	size    int64
-	plen    int64
-	n       int
-	ptype   string   // piece hash type ("" when the file has no piece hashes)
-	psums   [][]byte // piece digests
-	out     partFile
-	sink    pieceSink
-	whole   *wholeHasher
-	mirrors []*mirror
+	g     *getter
+	name  string
+	size  int64
+	plen  int64
+	n     int
+	ptype string   // piece hash type ("" when the file has no piece hashes)
+	psums [][]byte // piece digests
+	out   partFile
+	sink  pieceSink
+	jn    *journal // where validators are kept across runs; nil: none
+	// restarts is how many times this file already started over (errRestart).
+	restarts int
+	whole    *wholeHasher
+	mirrors  []*mirror
 
 	mu        sync.Mutex
 	have      []bool // verified and written (or present before the run)
@@ -254,7 +265,17 @@ func (j *job) worker(ctx context.Context, m *mirror, seq bool) {
 			}
 			continue
 		}
+		// One request token of the mirror's host and one of the global budget, shared
+		// with the other files of this Get, for the time of the request.
+		release, err := j.g.acquire(a.ctx, j.done, m.host)
+		if err != nil {
+			j.mu.Lock()
+			j.endAssignLocked(a)
+			j.mu.Unlock()
+			continue
+		}
 		j.transfer(a)
+		release()
 	}
 }
 

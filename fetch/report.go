@@ -60,6 +60,9 @@ const (
 	MirrorQuarantined MirrorState = "quarantined" // sent MaxBadPieces bad pieces
 	MirrorDropped     MirrorState = "dropped"     // wrong size, 4xx, too many errors, bad responses
 	MirrorIgnored     MirrorState = "ignored"     // unsupported scheme, or beyond MaxMirrors
+	// MirrorChanged: the mirror's file changed since its validators were taken (a 200
+	// to If-Range, or a 206 with another ETag or Last-Modified); nothing more is read from it.
+	MirrorChanged MirrorState = "changed"
 )
 
 // Report is what Get did, per file and per mirror.
@@ -88,6 +91,10 @@ type FileReport struct {
 	Pieces    int `json:"pieces"`
 	BadPieces int `json:"bad_pieces"`
 	Resumed   int `json:"resumed_pieces,omitempty"`
+	// Restarted counts how often the download started over from zero: a file without
+	// piece hashes whose source changed while chunks of the old version were held
+	// (those chunks cannot be told apart from the new ones, so all were discarded).
+	Restarted int `json:"restarted,omitempty"`
 	// Bytes received from mirrors for this file (waste = Bytes / Size).
 	Bytes    int64          `json:"bytes"`
 	Duration time.Duration  `json:"duration_ns"`

@@ -30,7 +30,9 @@ func (j *job) transfer(a *assignment) {
 	// unless the request was stopped on purpose.
 	cause := context.Cause(a.ctx)
 	purposeful := errors.Is(cause, errLostRace) || errors.Is(cause, errStopped) || j.finished
-	if err != nil && !purposeful {
+	if err != nil && !purposeful && state == MirrorChanged {
+		j.changedLocked(m, err)
+	} else if err != nil && !purposeful {
 		if a.lo < a.end && !a.seq {
 			j.fails[a.lo]++
 			if j.fails[a.lo] > 3*len(j.mirrors)+8 {
@@ -42,6 +44,41 @@ func (j *job) transfer(a *assignment) {
 		j.g.o.Logger.Debug("lost race", "file", j.name, "mirror", m.name, "piece", a.lo)
 	}
 	j.endAssignLocked(a)
+}
+
+// changedLocked handles mirror m whose file changed (err wraps ErrChanged). With piece
+// hashes it is dropped: nothing it sends could verify. Without them the chunks held
+// cannot be told apart from a version of the file that no longer exists, so unless
+// nothing is held the job restarts from zero (errRestart; at most twice): m is dropped
+// when other mirrors are left, and otherwise, being the file's only source, is used
+// again with its new version (its validators forgotten).
+func (j *job) changedLocked(m *mirror, err error) {
+	others := false
+	for _, o := range j.mirrors {
+		if o != m && o.usableLocked() {
+			others = true
+		}
+	}
+	if j.ptype != "" || (others && j.nhave == 0) || j.restarts >= 2 {
+		j.mirrorFailLocked(m, err, MirrorChanged, 0)
+		return
+	}
+	if others {
+		j.mirrorFailLocked(m, err, MirrorChanged, 0)
+	} else {
+		m.errors++
+		m.lastErr = err
+		m.val = journalValidator{}
+		if j.jn != nil {
+			j.jn.setValidator(m.url, journalValidator{})
+		}
+	}
+	if j.nhave == 0 {
+		return // nothing of the old version held: go on with the new one
+	}
+	j.g.o.Logger.Warn("source changed; discarding every chunk held and restarting from zero",
+		"file", j.name, "mirror", m.name, "chunks", j.nhave, "err", err)
+	j.finishLocked(errRestart)
 }
 
 // doTransfer returns nil when the request ended normally (all pieces, or stopped at a
@@ -68,8 +105,15 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 	if err != nil {
 		return err, MirrorDropped, 0
 	}
+	j.mu.Lock()
+	val := m.val
+	j.mu.Unlock()
+	ifRange := ""
 	if !a.seq {
 		req.Header.Set("Range", httphdr.FormatRange(off, length))
+		if ifRange = val.ifRange(); ifRange != "" {
+			req.Header.Set("If-Range", ifRange)
+		}
 	}
 	req.Header.Set("Accept-Encoding", "identity")
 	req.Header.Set("User-Agent", j.g.o.UserAgent)
@@ -85,8 +129,17 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 		return err, "", 0
 	}
 	defer resp.Body.Close()
+	if ifRange != "" && resp.StatusCode == http.StatusOK {
+		// The body is the new version: not one byte of it is read.
+		return fmt.Errorf("%w: If-Range %s answered with 200 (the whole, different file)", ErrChanged, ifRange), MirrorChanged, 0
+	}
 	if err, state, ra := j.checkResponse(resp, a.seq, off, length); err != nil {
 		return err, state, ra
+	}
+	if !a.seq {
+		if err := j.checkValidators(m, val, resp); err != nil {
+			return err, MirrorChanged, 0
+		}
 	}
 	wd.started()
 
@@ -296,6 +349,66 @@ func (j *job) badPiece(a *assignment, p int) bool {
 	}
 	j.broadcastLocked()
 	return false
+}
+
+// ifRange is the If-Range value for v: the strong ETag, else the Last-Modified date,
+// else "" (nothing usable: no If-Range).
+func (v journalValidator) ifRange() string {
+	if v.ETag != "" {
+		return v.ETag
+	}
+	return v.LastModified
+}
+
+// strongValidator extracts the validators of a 206 that If-Range may carry (RFC 9110
+// 13.1.5): an ETag unless weak, and a Last-Modified only when at least one second
+// before the response's Date.
+func strongValidator(h http.Header) journalValidator {
+	var v journalValidator
+	if et := strings.TrimSpace(h.Get("ETag")); len(et) >= 2 && et[0] == '"' && et[len(et)-1] == '"' && !strings.ContainsAny(et[1:len(et)-1], "\"\r\n") {
+		v.ETag = et
+	}
+	if lm := h.Get("Last-Modified"); lm != "" {
+		t, err1 := http.ParseTime(lm)
+		d, err2 := http.ParseTime(h.Get("Date"))
+		if err1 == nil && err2 == nil && d.Sub(t) >= time.Second {
+			v.LastModified = lm
+		}
+	}
+	return v
+}
+
+// checkValidators compares a 206 with what mirror m said before (sent) and, on m's
+// first good 206, remembers its validators (and records them in the resume journal).
+// A different ETag (or, without one, a different Last-Modified) means the mirror's
+// file changed although it answered the range (it ignored If-Range): ErrChanged.
+func (j *job) checkValidators(m *mirror, sent journalValidator, resp *http.Response) error {
+	if sent.ETag != "" {
+		if et := resp.Header.Get("ETag"); et != "" && et != sent.ETag {
+			return fmt.Errorf("%w: ETag %s, earlier %s (If-Range ignored)", ErrChanged, et, sent.ETag)
+		}
+		return nil
+	}
+	if sent.LastModified != "" {
+		if lm := resp.Header.Get("Last-Modified"); lm != "" && lm != sent.LastModified {
+			return fmt.Errorf("%w: Last-Modified %s, earlier %s (If-Range ignored)", ErrChanged, lm, sent.LastModified)
+		}
+		return nil
+	}
+	v := strongValidator(resp.Header)
+	if v.ifRange() == "" {
+		return nil
+	}
+	j.mu.Lock()
+	first := m.val.ifRange() == ""
+	if first {
+		m.val = v
+	}
+	j.mu.Unlock()
+	if first && j.jn != nil {
+		j.jn.setValidator(m.url, v)
+	}
+	return nil
 }
 
 // checkResponse applies SECURITY.md rules 7 and 8 to the response headers.

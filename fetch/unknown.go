@@ -28,7 +28,12 @@ func (g *getter) getUnknownSize(ctx context.Context, part *os.File, f *metalink.
 		if err := ctx.Err(); err != nil {
 			return "", reps, err
 		}
+		release, err := g.acquire(ctx, nil, m.host)
+		if err != nil {
+			return "", reps, err
+		}
 		sum, n, err := g.streamWhole(ctx, part, f, whole, m)
+		release()
 		r := MirrorReport{URL: m.name, State: MirrorActive, Bytes: n, Requests: 1}
 		if err == nil {
 			r.Good = n

@@ -65,7 +65,7 @@ func (m *Mirror) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		m.redirect(w, r, t)
 		return
 	}
-	f := m.files[r.URL.Path]
+	f := m.file(r.URL.Path)
 	if f != nil && cfg.redirectAll != "" {
 		m.redirect(w, r, cfg.redirectAll)
 		return
@@ -126,7 +126,7 @@ func (m *Mirror) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if cfg.slowClose > 0 {
 		w.Header().Set("Connection", "close")
 	}
-	http.ServeContent(rw, r, "", cfg.lastModified, io.NewSectionReader(f, 0, f.size))
+	http.ServeContent(rw, r, "", f.modTime, io.NewSectionReader(f, 0, f.size))
 	if cfg.slowClose > 0 && r.Method == http.MethodGet {
 		m.slowClose(ctx, w)
 	}

@@ -44,6 +44,8 @@ type Mirror struct {
 	open     map[net.Conn]struct{} // guarded by mu
 	recorded []Request             // guarded by mu
 	statuses map[int]int64         // guarded by mu
+
+	filesMu sync.RWMutex // guards the entries of files (SetContent replaces them)
 }
 
 // Request is one request the mirror received, recorded before it was answered.
@@ -234,7 +236,32 @@ func (m *Mirror) SawHeader(name string) bool {
 // CorruptedPieces lists the pieces of pieceLength bytes of the main file that this
 // mirror serves corrupted.
 func (m *Mirror) CorruptedPieces(pieceLength int64) []int64 {
-	return m.files[m.cfg.path].corruptedPieces(pieceLength)
+	return m.file(m.cfg.path).corruptedPieces(pieceLength)
+}
+
+// file returns the served file at URL path p, nil when none.
+func (m *Mirror) file(p string) *served {
+	m.filesMu.RLock()
+	defer m.filesMu.RUnlock()
+	return m.files[p]
+}
+
+// SetContent replaces the main file by content, as a server whose file was updated in
+// place: from the next request on it is served with ETag etag ("" sends none) and
+// Last-Modified modTime (zero: unchanged), with the same misbehaviour options (offsets
+// of corruption options apply to the new content). Requests already running finish
+// with the old content.
+func (m *Mirror) SetContent(content []byte, etag string, modTime time.Time) {
+	m.filesMu.Lock()
+	defer m.filesMu.Unlock()
+	old := m.files[m.cfg.path]
+	s := newServed(m.cfg, fileEntry{m.cfg.path, bytesReaderAt(content), int64(len(content))})
+	s.etag = etag
+	s.modTime = old.modTime
+	if !modTime.IsZero() {
+		s.modTime = modTime
+	}
+	m.files[m.cfg.path] = s
 }
 
 // Dead reports whether the mirror has died (DieAfter or Kill); Close alone does not

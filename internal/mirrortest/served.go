@@ -4,6 +4,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"time"
 )
 
 // served is one file as the mirror serves it: the content through a corrupting view.
@@ -13,10 +14,11 @@ type served struct {
 	size    int64
 	corrupt []corruptRange // sorted by off, each within [0, size)
 	etag    string
+	modTime time.Time // Last-Modified
 }
 
 func newServed(cfg *config, f fileEntry) *served {
-	s := &served{path: f.path, r: f.r, size: f.size}
+	s := &served{path: f.path, r: f.r, size: f.size, modTime: cfg.lastModified}
 	add := func(off, n int64) {
 		if off < 0 || n <= 0 || off >= f.size {
 			return
