@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
-	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -32,12 +34,24 @@ func newGetCmd(e *env) *cobra.Command {
 		progress                   string
 	)
 	c := &cobra.Command{
-		Use:   "get METALINK...",
-		Short: "Download the files of metalinks from all their mirrors at once",
+		Use:   "get SOURCE...",
+		Short: "Download the files of metalinks (or Metalink/HTTP URLs) from all their mirrors at once",
 		Long: `get downloads every file a metalink describes (or those matching --select) from
-many mirrors at once. METALINK is a local .meta4/.metalink file or an http(s) URL of
-one (fetched with TLS verification; credentials in that URL are used for it alone and
-never reach a mirror).
+many mirrors at once. SOURCE is a local .meta4/.metalink file or an http(s) URL (fetched
+with TLS verification; credentials in that URL are sent to its own server alone and
+never reach a mirror). For a URL, get follows Metalink/HTTP (RFC 6249), in this order:
+
+  - the URL is a metalink (Content-Type application/metalink4+xml or
+    application/metalink+xml, or a path ending in .meta4/.metalink): download it;
+  - its server answers a HEAD request with Link: <...>; rel=describedby;
+    type="application/metalink4+xml": fetch that metalink and download from it (of a
+    metalink of several files, the one named like the URL, else all of them);
+  - its server sends a SHA-256 Digest or Repr-Digest: download from the URL and every
+    Link rel=duplicate mirror at once, verified against that digest (md5 or sha-1 only:
+    weak, as below). The file is named after the URL's last path segment (or -o);
+  - none of these: a plain resumable download from the URL alone, NOT verified (a line
+    says so; Link rel=duplicate mirrors without a digest are not used).
+Only the first server's header fields are read, never a mirror's.
 
 Work follows each mirror's measured throughput; the last pieces are raced on idle
 fast mirrors. Every piece is hashed as it arrives and the whole file is hashed before
@@ -51,14 +65,25 @@ kill -9, power loss) resumes when the same command is run again: NAME.part.mlj r
 the pieces that were fsynced, and every piece of NAME.part is re-verified before use.
 A second mlink writing the same output fails at once (NAME.part.lock).
 
-No hash at all: refused unless --insecure-no-hash. Only md5/sha-1: a warning
-(--require-strong-hash refuses). Only http and https mirrors are used.
+No hash at all in a metalink: refused unless --insecure-no-hash. Only md5/sha-1: a
+warning (--require-strong-hash refuses). Only http and https mirrors are used.
+
+Common mistakes: a directory as SOURCE (give the .meta4 file inside it); a host name
+without its scheme, "releases.example.org/app.meta4" (write https://...); ftp:// or
+file:// URLs (mlink fetches http:// and https:// only).
 
 ` + exitCodesHelp,
 		Example: `  mlink get release.meta4
   mlink get https://example.org/release.tar.gz.meta4 -d downloads
+  mlink get https://example.org/release.tar.gz        # Metalink/HTTP: describedby, mirrors + digest, or plain
+  mlink get https://example.org/download?id=7 -o app.tar.gz
   mlink get dist.meta4 --select '*.iso' --location de,fr --limit-rate 20M
-  mlink get one-file.meta4 -o renamed.bin --json > report.json`,
+  mlink get one-file.meta4 -o renamed.bin --json > report.json
+
+  # mistakes and what they say:
+  mlink get dist/                     # dist/ is a directory; give the path of a .meta4 or .metalink file inside it
+  mlink get example.org/app.meta4     # no such file; to download from the network give the full URL: https://example.org/app.meta4
+  mlink get ftp://example.org/a.iso   # unsupported scheme "ftp": mlink fetches http:// and https:// URLs only`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			var err error
@@ -72,7 +97,7 @@ No hash at all: refused unless --insecure-no-hash. Only md5/sha-1: a warning
 				return usageError("counts must not be negative")
 			}
 			if o.Output != "" && len(args) > 1 {
-				return usageError("--output needs a single METALINK")
+				return usageError("--output needs a single SOURCE")
 			}
 			for i, l := range o.Location {
 				o.Location[i] = strings.ToLower(strings.TrimSpace(l))
@@ -149,11 +174,31 @@ type getResult struct {
 }
 
 type metalinkResult struct {
-	Source  string        `json:"source"`
-	Error   string        `json:"error,omitempty"`
-	Refused []string      `json:"refused,omitempty"`
-	Report  *fetch.Report `json:"report,omitempty"`
+	Source string `json:"source"`
+	// Discovery is how an http(s) SOURCE was understood: metalink, describedby,
+	// duplicates or plain (fetch.DiscoveryKind); "file" for a local metalink.
+	Discovery   string        `json:"discovery,omitempty"`
+	MetalinkURL string        `json:"metalink_url,omitempty"`
+	Mirrors     int           `json:"link_mirrors,omitempty"`
+	Warnings    []string      `json:"warnings,omitempty"`
+	Error       string        `json:"error,omitempty"`
+	Refused     []string      `json:"refused,omitempty"`
+	Report      *fetch.Report `json:"report,omitempty"`
 }
+
+// getErrors are the errors of several sources, printed one per line by run (each
+// after its own "mlink: ").
+type getErrors []error
+
+func (es getErrors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\nmlink: ")
+}
+
+func (es getErrors) Unwrap() []error { return es }
 
 func runGet(e *env, args []string, o fetch.Options, progress string, quiet, jsonOut bool) error {
 	ctx := e.ctx
@@ -162,48 +207,78 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 	}
 	var res getResult
 	code := exitOK
-	var firstErr error
+	var errs getErrors
+	// Errors are not printed here: run prints the returned error, once.
 	note := func(c int, err error) {
 		if c > code && code != exitInterrupted || c == exitInterrupted {
 			code = c
 		}
-		if firstErr == nil {
-			firstErr = err
-		}
+		errs = append(errs, err)
 	}
 	for _, src := range args {
-		mr := metalinkResult{Source: redactSource(src)}
-		m, err := loadMetalink(ctx, src)
+		red := redactSource(src)
+		mr := metalinkResult{Source: red}
+		named := func(err error) error {
+			if strings.HasPrefix(err.Error(), red) {
+				return err
+			}
+			return fmt.Errorf("%s: %w", red, err)
+		}
+		d, err := getSource(ctx, src, o.Output)
 		if err != nil {
 			mr.Error = err.Error()
 			res.Metalinks = append(res.Metalinks, mr)
 			c := exitError
-			if errors.Is(err, metalink.ErrNotMetalink) || errors.Is(err, metalink.ErrTooLarge) || errors.Is(err, metalink.ErrForbidden) || errors.Is(err, metalink.ErrNoFiles) {
+			if getIsBadInput(err) {
 				c = exitVerify
 			}
 			if ctx.Err() != nil {
 				c = exitInterrupted
 			}
-			note(c, fmt.Errorf("%s: %w", redactSource(src), err))
-			if !quiet {
-				fmt.Fprintf(e.stderr, "mlink: %s: %v\n", redactSource(src), err)
-			}
+			note(c, named(err))
 			continue
+		}
+		m := d.Metalink
+		mr.Discovery, mr.MetalinkURL, mr.Mirrors, mr.Warnings = string(d.Kind), d.MetalinkURL, d.Mirrors, d.Warnings
+		if !isHTTPURL(src) {
+			mr.Discovery = "file"
 		}
 		for _, fe := range m.Refused {
 			mr.Refused = append(mr.Refused, fe.Error())
-			if !quiet {
-				fmt.Fprintf(e.stderr, "mlink: %s: refused %v\n", redactSource(src), fe)
-			}
-			note(exitVerify, fmt.Errorf("%s: %w", redactSource(src), fe))
+			note(exitVerify, fmt.Errorf("%s: refused %w", red, fe))
 		}
 		if len(m.Files) == 0 {
 			res.Metalinks = append(res.Metalinks, mr)
 			continue
 		}
-		ui := newGetUI(e.stderr, progress, quiet)
 		opts := o
+		plain := d.Kind == fetch.DiscoveryPlain
+		if !quiet {
+			for _, w := range d.Warnings {
+				fmt.Fprintf(e.stderr, "warning: %s: %s\n", red, w)
+			}
+			switch d.Kind {
+			case fetch.DiscoveryDescribedBy:
+				fmt.Fprintf(e.stderr, "%s: Metalink/HTTP: using the metalink of its Link rel=describedby, %s\n", red, d.MetalinkURL)
+			case fetch.DiscoveryDuplicates:
+				fmt.Fprintf(e.stderr, "%s: Metalink/HTTP: %d mirror(s) from Link rel=duplicate besides the server itself, verified against its %s\n",
+					red, d.Mirrors, getHashNames(m.Files[0].Hashes))
+			case fetch.DiscoveryPlain:
+				fmt.Fprintf(e.stderr, "%s: NOT verified: the server published no digest (no Link rel=describedby metalink, no Digest or Repr-Digest); a plain download from it alone\n", red)
+			}
+		}
+		ui := newGetUI(e.stderr, progress, quiet)
 		opts.OnEvent = ui.event
+		if plain {
+			// This one download has nothing to verify against; the line above said so.
+			opts.InsecureNoHash = true
+			opts.OnEvent = func(ev fetch.Event) {
+				if ev.Kind == fetch.EventWarning && strings.Contains(ev.Message, "no supported hash") {
+					return
+				}
+				ui.event(ev)
+			}
+		}
 		rep, err := fetch.Get(ctx, m, opts)
 		ui.close()
 		mr.Report = rep
@@ -226,10 +301,34 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 	if code == exitOK {
 		return nil
 	}
-	if code == exitInterrupted {
-		firstErr = fmt.Errorf("%w: interrupted; run the same command again to resume", firstErr)
+	var err error = errs
+	if len(errs) == 1 {
+		err = errs[0]
 	}
-	return withCode(code, firstErr)
+	if code == exitInterrupted {
+		err = fmt.Errorf("%w: interrupted; run the same command again to resume", err)
+	}
+	return withCode(code, err)
+}
+
+// getIsBadInput reports whether a source failed because of what it says (exit 3)
+// rather than because it could not be read (exit 1).
+func getIsBadInput(err error) bool {
+	for _, s := range []error{metalink.ErrNotMetalink, metalink.ErrTooLarge, metalink.ErrForbidden, metalink.ErrNoFiles,
+		metalink.ErrUnsafeName, metalink.ErrBadHash, metalink.ErrSyntax, fetch.ErrVerify} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func getHashNames(hs []metalink.Hash) string {
+	var names []string
+	for _, h := range hs {
+		names = append(names, h.Type)
+	}
+	return strings.Join(names, " and ") + " digest"
 }
 
 // getExitCode maps a fetch error to the exit codes of mlink --help.
@@ -257,7 +356,11 @@ func getPrintSummary(w io.Writer, rep *fetch.Report) {
 			if s := f.Duration.Seconds(); s > 0 {
 				sp = float64(f.Size) / s
 			}
-			fmt.Fprintf(w, "%s: done, %s in %.2fs (%s/s), %d mirrors, %s verified\n", f.Path, humanBytes(float64(f.Size)), f.Duration.Seconds(), humanBytes(sp), len(f.Mirrors), f.Hash)
+			verified := f.Hash + " verified"
+			if f.Hash == "" {
+				verified = "NOT verified"
+			}
+			fmt.Fprintf(w, "%s: done, %s in %.2fs (%s/s), %d mirrors, %s\n", f.Path, humanBytes(float64(f.Size)), f.Duration.Seconds(), humanBytes(sp), len(f.Mirrors), verified)
 			if f.Resumed > 0 {
 				fmt.Fprintf(w, "  resumed: %d of %d pieces were already verified on disk\n", f.Resumed, f.Pieces)
 			}
@@ -272,37 +375,87 @@ func getPrintSummary(w io.Writer, rep *fetch.Report) {
 	}
 }
 
-// loadMetalink reads a local metalink or fetches one over http(s).
+// loadMetalink reads a local metalink or, for an http(s) URL, what fetch.Discover
+// finds there (a metalink, a describedby metalink, or one file built from the
+// Metalink/HTTP headers). mlink verify and mirrors check use it; a URL whose server
+// publishes no Metalink/HTTP at all is an error here (there is nothing to check).
 func loadMetalink(ctx context.Context, src string) (*metalink.Metalink, error) {
-	if !strings.HasPrefix(src, "http://") && !strings.HasPrefix(src, "https://") {
-		return metalink.DecodeFile(src, nil)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	d, err := getSource(ctx, src, "")
 	if err != nil {
+		if d != nil {
+			return d.Metalink, err
+		}
 		return nil, err
 	}
-	if u := req.URL.User; u != nil {
-		pw, _ := u.Password()
-		req.SetBasicAuth(u.Username(), pw) // for this origin only (fetch.RedirectPolicy strips it elsewhere)
-		req.URL.User = nil
+	if d.Kind == fetch.DiscoveryPlain {
+		return nil, fmt.Errorf("%w: %s is not a metalink and its server published no Metalink/HTTP (no Link rel=describedby, no Digest or Repr-Digest)",
+			metalink.ErrNotMetalink, redactSource(src))
 	}
-	req.Header.Set("Accept", "application/metalink4+xml, application/metalink+xml;q=0.9, */*;q=0.1")
-	req.Header.Set("User-Agent", "mlink")
-	client := fetch.NewClient(10*time.Second, 4)
-	client.Timeout = 2 * time.Minute
-	resp, err := client.Do(req)
+	return d.Metalink, nil
+}
+
+// getSchemeRE matches a URL scheme followed by "://".
+var getSchemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
+
+// isHTTPURL reports whether src is an http or https URL (scheme in any case).
+func isHTTPURL(src string) bool {
+	m := getSchemeRE.FindString(src)
+	if m == "" {
+		return false
+	}
+	s := strings.ToLower(strings.TrimSuffix(m, "://"))
+	return s == "http" || s == "https"
+}
+
+// getSource loads what SRC names: a local metalink file, or (http and https URLs)
+// what fetch.Discover finds. name is the output name for a file built from headers
+// (the -o flag), "" for the URL's own. On a decode error the returned Discovery, when
+// not nil, holds the document with its refused entries.
+func getSource(ctx context.Context, src, name string) (*fetch.Discovery, error) {
+	if m := getSchemeRE.FindString(src); m != "" {
+		if !isHTTPURL(src) {
+			return nil, fmt.Errorf("unsupported scheme %q: mlink fetches http:// and https:// URLs only", strings.ToLower(strings.TrimSuffix(m, "://")))
+		}
+		client := fetch.NewClient(10*time.Second, 4)
+		client.Timeout = 2 * time.Minute
+		defer client.CloseIdleConnections()
+		return fetch.Discover(ctx, src, fetch.DiscoverOptions{Client: client, MaxMetalinkBytes: getMaxMetalinkBytes, Name: name})
+	}
+	m, err := loadLocalMetalink(src)
 	if err != nil {
+		if m != nil {
+			return &fetch.Discovery{Kind: fetch.DiscoveryMetalink, Metalink: m}, err
+		}
 		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching the metalink: HTTP %s", resp.Status)
+	return &fetch.Discovery{Kind: fetch.DiscoveryMetalink, Metalink: m}, nil
+}
+
+// loadLocalMetalink decodes the metalink file at p, turning the common mistakes (a
+// directory, a host name without its scheme) into errors that say what to do.
+// Errors name p.
+func loadLocalMetalink(p string) (*metalink.Metalink, error) {
+	st, err := os.Stat(p)
+	switch {
+	case err == nil && st.IsDir():
+		return nil, fmt.Errorf("%s is a directory; give the path of a .meta4 or .metalink file inside it", p)
+	case errors.Is(err, fs.ErrNotExist) && getLooksLikeHost(p):
+		return nil, fmt.Errorf("%s: no such file; to download from the network give the full URL: https://%s", p, p)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s: no such file", p)
 	}
-	return metalink.Decode(resp.Body, &metalink.DecodeOptions{BaseURL: resp.Request.URL.String(), MaxBytes: getMaxMetalinkBytes})
+	return metalink.DecodeFile(p, nil) // its errors start with p
+}
+
+// getLooksLikeHost reports whether p reads like "host.name/path": a relative path of
+// at least two components whose first one contains a dot (and is not "." or "..").
+func getLooksLikeHost(p string) bool {
+	first, rest, ok := strings.Cut(filepath.ToSlash(p), "/")
+	return ok && rest != "" && first != "." && first != ".." && strings.Contains(strings.Trim(first, "."), ".") && !filepath.IsAbs(p)
 }
 
 func redactSource(src string) string {
-	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+	if isHTTPURL(src) {
 		return fetch.Redact(src)
 	}
 	return src
