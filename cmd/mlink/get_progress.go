@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/url"
@@ -81,7 +82,7 @@ func (u *getUI) event(ev fetch.Event) {
 		u.sm.Unlock()
 		u.mirrors, u.order = map[string]*mirrorLine{}, nil
 		if u.mode == "bar" {
-			u.p = mpb.New(mpb.WithOutput(u.w), mpb.WithRefreshRate(200*time.Millisecond))
+			u.p = mpb.New(mpb.WithConsoleWriter(newGetConsole(u.w)), mpb.WithRefreshRate(200*time.Millisecond))
 			u.fileBar = u.p.AddBar(max(ev.Size, 1), mpb.BarWidth(40),
 				mpb.PrependDecorators(decor.Name(getShorten(ev.File, 28), decor.WCSyncSpaceR), decor.Percentage(decor.WCSyncSpace)),
 				mpb.AppendDecorators(decor.Any(u.totalDecor)))
@@ -166,7 +167,65 @@ func (u *getUI) etaLocked() string {
 	if u.speed <= 0 || u.size <= 0 {
 		return "--"
 	}
-	return (time.Duration(float64(u.size-u.done)/u.speed) * time.Second).Round(time.Second).String()
+	return getETA(float64(u.size-u.done) / u.speed)
+}
+
+// getETA formats a number of seconds left: "<1s", "42s", "3m5s", "2h10m0s".
+func getETA(secs float64) string {
+	if secs < 0.5 {
+		return "<1s"
+	}
+	return time.Duration(min(secs, 1e6) * float64(time.Second)).Round(time.Second).String()
+}
+
+// getConsole is the terminal writer of the bars. Each frame is written in one
+// write: a carriage return, cursor up over the previous frame, erase to the end
+// of the screen, lines printed above the bars, then the bars. The carriage
+// return matters: text the terminal itself echoes (^C on Ctrl-C, keys typed
+// during the download) leaves the cursor off column 0, and mpb's own writer
+// would then redraw the top line from that column, leaving the start of the
+// previous frame in front of it ("bibig.bin").
+type getConsole struct {
+	buf bytes.Buffer
+	out io.Writer
+	fd  int
+}
+
+func newGetConsole(w io.Writer) *getConsole {
+	c := &getConsole{out: w, fd: -1}
+	if f, ok := w.(*os.File); ok {
+		c.fd = int(f.Fd())
+	}
+	return c
+}
+
+func (c *getConsole) Write(p []byte) (int, error)         { return c.buf.Write(p) }
+func (c *getConsole) ReadFrom(r io.Reader) (int64, error) { return c.buf.ReadFrom(r) }
+
+// IsTerminal is true: the bars are only drawn on a terminal (newGetUI decides).
+func (c *getConsole) IsTerminal() bool { return true }
+
+// GetTermSize is the terminal's size (mpb fits the lines to its width), 100x40
+// when unknown (--progress bar on something that is not a terminal).
+func (c *getConsole) GetTermSize() (int, int, error) {
+	if c.fd >= 0 {
+		if w, h, err := term.GetSize(c.fd); err == nil && w > 0 && h > 0 {
+			return w, h, nil
+		}
+	}
+	return 100, 40, nil
+}
+
+// Flush writes the frame, then queues the escape that takes the cursor back to
+// the first of its lines (written with the next frame, before anything printed
+// above the bars meanwhile).
+func (c *getConsole) Flush(lines int) error {
+	_, err := c.out.Write(c.buf.Bytes())
+	c.buf.Reset()
+	if lines > 0 {
+		fmt.Fprintf(&c.buf, "\r\x1b[%dA\x1b[J", lines)
+	}
+	return err
 }
 
 // endFileLocked completes or aborts the bars of the current file and waits for mpb
@@ -197,6 +256,21 @@ func (u *getUI) close() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.endFileLocked(false)
+}
+
+// Write prints p above the live bars, or straight to the output when none are
+// drawn. Anything else written to the terminal while the bars are live (a logger
+// writing to stderr itself) would shift the lines under them and leave a stale
+// copy of the top bar behind, so the logger of a get should write here.
+func (u *getUI) Write(p []byte) (int, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.p != nil {
+		if n, err := u.p.Write(p); err == nil {
+			return n, nil
+		}
+	}
+	return u.w.Write(p)
 }
 
 func (u *getUI) printf(format string, a ...any) {
