@@ -517,23 +517,40 @@ func (r *repairer) noSourceErrLocked() error {
 		}
 	}
 	var last error
+	lastFrom := ""
 	for _, m := range r.mirrors {
 		if m.lastErr != nil {
-			last = m.lastErr
+			last, lastFrom = m.lastErr, m.name
 		}
 	}
 	why := "no http or https mirror"
 	if len(r.mirrors) > 0 {
 		why = "every mirror failed, was dropped, ignores Range or sent bad data for them"
 	}
-	pe := &PieceError{File: r.name, Index: left[0], Err: ErrNoSource}
 	if last != nil {
-		pe.Err = fmt.Errorf("%w (last mirror error: %v)", ErrNoSource, last)
+		why += fmt.Sprintf(" (last error, from %s: %v)", lastFrom, last)
 	}
-	return fmt.Errorf("%s: %d of %d bad pieces could not be repaired (pieces %s): %s; "+
-		"the other pieces were repaired and the file is no worse than before: %w",
-		r.name, len(left), len(left)+r.repaired, formatPieceList(left), why, pe)
+	which := "pieces " + formatPieceList(left)
+	if len(left) == 1 {
+		which = "piece " + formatPieceList(left)
+	}
+	msg := fmt.Sprintf("%s: %d of %d bad pieces could not be repaired (%s): %v: %s; ", r.name, len(left), len(left)+r.repaired, which, ErrNoSource, why)
+	if r.repaired > 0 {
+		msg += fmt.Sprintf("%d other pieces were repaired; ", r.repaired)
+	}
+	msg += "the file is no worse than before"
+	return &repairNoSourceError{msg: msg, pe: &PieceError{File: r.name, Index: left[0], Err: ErrNoSource}}
 }
+
+// repairNoSourceError is the error of a repair that could not obtain some pieces: it
+// wraps ErrNoSource and a *PieceError for the first such piece.
+type repairNoSourceError struct {
+	msg string
+	pe  *PieceError
+}
+
+func (e *repairNoSourceError) Error() string   { return e.msg }
+func (e *repairNoSourceError) Unwrap() []error { return []error{ErrNoSource, e.pe} }
 
 // formatPieceList writes sorted piece indexes as "1-3, 7, 9-12", at most 20 items.
 func formatPieceList(ps []int) string {

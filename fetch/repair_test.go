@@ -265,7 +265,7 @@ func TestRepairNoSource(t *testing.T) {
 		t.Fatalf("err = %v; want ErrNoSource", err)
 	}
 	var pe *PieceError
-	if !errors.As(err, &pe) || pe.Index != 3 || !strings.Contains(err.Error(), "pieces 3") {
+	if !errors.As(err, &pe) || pe.Index != 3 || !strings.Contains(err.Error(), "(piece 3)") {
 		t.Errorf("err = %v; want a *PieceError for piece 3 and the piece list", err)
 	}
 	if rep.State != "failed" || len(rep.Unrepaired) != 1 || rep.Unrepaired[0] != 3 || rep.Repaired != len(bad)-1 {

@@ -197,7 +197,24 @@ func runRepair(e *env, src, p string, o fetch.Options, quiet, jsonOut bool) erro
 		return nil
 	}
 	if code == exitInterrupted {
-		firstErr = fmt.Errorf("%w: interrupted; the file is no worse than before, run the same command again to continue", firstErr)
+		return withCode(code, fmt.Errorf("%w: interrupted; the file is no worse than before, run the same command again to continue", firstErr))
+	}
+	if !quiet && !jsonOut {
+		// Each file's outcome is printed above; say only how many failed.
+		bad := 0
+		for _, r := range res.Files {
+			if r.State == "failed" {
+				bad++
+			}
+		}
+		msg := fmt.Sprintf("repair failed: %d of %d files not repaired", bad, len(res.Files))
+		if len(res.Refused) > 0 {
+			msg += fmt.Sprintf(", %d entries refused by the metalink check", len(res.Refused))
+		}
+		if bad == 0 && len(res.Refused) > 0 {
+			msg = fmt.Sprintf("%v", firstErr)
+		}
+		return withCode(code, errors.New(msg))
 	}
 	return withCode(code, firstErr)
 }
@@ -267,9 +284,8 @@ func printRepair(w io.Writer, r *fetch.RepairReport) {
 		fmt.Fprintf(w, ", %s\n", check)
 	default:
 		fmt.Fprintf(w, "%s: NOT REPAIRED: %s\n", r.Path, r.Error)
-		if n := len(r.BadPieces); n > 0 {
-			fmt.Fprintf(w, "  %d of %d bad pieces repaired (%s), %d left; the file is no worse than before\n",
-				r.Repaired, n, fetched, n-r.Repaired)
+		if n := len(r.BadPieces); n > 0 && r.Requests > 0 {
+			fmt.Fprintf(w, "  %d of %d bad pieces repaired, %s\n", r.Repaired, n, fetched)
 		}
 	}
 	if r.Missing > 0 {

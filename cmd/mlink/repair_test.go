@@ -132,9 +132,12 @@ func TestRepairCommandErrors(t *testing.T) {
 	dir := t.TempDir()
 
 	// A missing file: exit 1, pointing at mlink get.
-	_, stderr, code := runCLI(t, "repair", metaURL, filepath.Join(dir, "nope.bin"))
-	if code != exitError || !strings.Contains(stderr, "mlink get") {
-		t.Errorf("missing file: exit %d, stderr %q; want 1 and a hint to use mlink get", code, stderr)
+	stdout, stderr, code := runCLI(t, "repair", metaURL, filepath.Join(dir, "nope.bin"))
+	if code != exitError || !strings.Contains(stdout, "download it with mlink get") {
+		t.Errorf("missing file: exit %d, stdout %q, stderr %q; want 1 and a hint to use mlink get", code, stdout, stderr)
+	}
+	if _, stderr, code := runCLI(t, "repair", metaURL, filepath.Join(dir, "nope.bin"), "-q"); code != exitError || !strings.Contains(stderr, "mlink get") {
+		t.Errorf("missing file, -q: exit %d, stderr %q; want 1 and the hint on stderr", code, stderr)
 	}
 
 	// No mirror can supply the bad piece: exit 3, file unchanged.
@@ -150,8 +153,9 @@ func TestRepairCommandErrors(t *testing.T) {
 	d := bytes.Clone(data)
 	d[100] ^= 1
 	os.WriteFile(local, d, 0o644)
-	stdout, stderr, code := runCLI(t, "repair", meta, local)
-	if code != exitVerify || !strings.Contains(stdout, "NOT REPAIRED") || !strings.Contains(stderr, "no usable source") {
+	stdout, stderr, code = runCLI(t, "repair", meta, local)
+	if code != exitVerify || !strings.Contains(stdout, "NOT REPAIRED") || !strings.Contains(stdout, "no usable source") ||
+		!strings.Contains(stderr, "1 of 1 files not repaired") {
 		t.Errorf("no source: exit %d\nstdout %q\nstderr %q; want 3", code, stdout, stderr)
 	}
 	if got, _ := os.ReadFile(local); !bytes.Equal(got, d) {
