@@ -125,8 +125,12 @@ func errNotHTTP(scheme string) error {
 //     Link rel=duplicate fields without a digest are ignored (RFC 6249 §6: the mirrors
 //     cannot be checked), with a warning.
 //
-// Only the response to rawURL is parsed for Link and digest fields; Get never parses
-// Link fields of mirror responses (RFC 6249 §2). Credentials in rawURL's userinfo are
+// Only the response to rawURL is parsed for Link and digest fields: the final response
+// after redirects, or, when a redirect response carries a digest or a describedby
+// metalink Link (MirrorBrain answers with a redirect to a mirror that has them), the
+// first such redirect, whose URL then names the file and resolves relative links (the
+// size still comes from the final response). Get never parses Link fields of mirror
+// responses (RFC 6249 §2). Credentials in rawURL's userinfo are
 // sent (as Basic authorization) only to rawURL's origin: never to a describedby
 // metalink elsewhere, never to a mirror, and the client's redirect policy drops them
 // when a redirect leaves the origin. The URLs of the returned metalink carry no
@@ -194,7 +198,7 @@ func (dc *discoverer) run(ctx context.Context) (*Discovery, error) {
 		}
 		return &Discovery{Kind: DiscoveryMetalink, Metalink: m, URL: Redact(final), MetalinkURL: Redact(final)}, nil
 	}
-	resp, err := dc.probe(ctx)
+	resp, hops, err := dc.probe(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -217,18 +221,28 @@ func (dc *discoverer) run(ctx context.Context) (*Discovery, error) {
 		return d, nil
 	}
 
-	links, err := httphdr.ParseLink(resp.Header.Values("Link")...)
+	// The Metalink/HTTP fields: of the first redirect response that has any (a
+	// MirrorBrain-style server redirects to a mirror and puts them on the redirect),
+	// else of the final response. Relative links resolve against the URL that sent them.
+	header, base := resp.Header, final
+	for _, h := range hops {
+		if hasMetalinkFields(h.header) {
+			header, base = h.header, h.url
+			break
+		}
+	}
+	links, err := httphdr.ParseLink(header.Values("Link")...)
 	if err != nil {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("Link header ignored: %v", err))
 		links = nil
 	}
-	digests, err := responseDigests(resp.Header)
+	digests, err := responseDigests(header)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.URL, err)
+		return nil, fmt.Errorf("%s: %w", Redact(base.String()), err)
 	}
 
 	if dl, ok := describedBy(links); ok {
-		return dc.describedBy(ctx, d, final, dl, digests)
+		return dc.describedBy(ctx, d, base, dl, digests)
 	}
 
 	var dups []httphdr.Link
@@ -238,7 +252,7 @@ func (dc *discoverer) run(ctx context.Context) (*Discovery, error) {
 		}
 	}
 	f := metalink.File{Size: -1}
-	if f.Name, err = dc.fileName(final); err != nil {
+	if f.Name, err = dc.fileName(base); err != nil {
 		return nil, err
 	}
 	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
@@ -259,25 +273,48 @@ func (dc *discoverer) run(ctx context.Context) (*Discovery, error) {
 		f.Hashes = append(f.Hashes, metalink.Hash{Type: dg.Algorithm, Value: dg.Hex()})
 	}
 	d.Kind = DiscoveryDuplicates
-	f.URLs, d.Mirrors = dc.duplicates(d, final, dups, f.URLs)
+	f.URLs, d.Mirrors = dc.duplicates(d, base, final, dups, f.URLs)
 	d.Metalink = &metalink.Metalink{Files: []metalink.File{f}}
 	return d, nil
 }
 
+// hop is a redirect response met on the way to the final response: a Metalink server
+// such as MirrorBrain puts its Link and Digest fields on the redirect to a mirror.
+type hop struct {
+	url    *url.URL // the URL that answered with the redirect
+	header http.Header
+}
+
 // probe sends the HEAD request (GET when HEAD is refused with 405 or 501) and checks
-// the status. The caller closes the body.
-func (dc *discoverer) probe(ctx context.Context) (*http.Response, error) {
+// the status. It returns the redirect responses met on the way (at most the client's
+// redirect cap). The caller closes the body.
+func (dc *discoverer) probe(ctx context.Context) (*http.Response, []hop, error) {
 	var resp *http.Response
+	var hops []hop
+	client := *dc.o.Client
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.Response != nil && len(hops) < maxRedirects {
+			hops = append(hops, hop{url: via[len(via)-1].URL, header: req.Response.Header})
+		}
+		if dc.o.Client.CheckRedirect != nil {
+			return dc.o.Client.CheckRedirect(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("%w: stopped after %d redirects", ErrRedirect, maxRedirects)
+		}
+		return nil
+	}
 	for _, method := range []string{http.MethodHead, http.MethodGet} {
+		hops = hops[:0]
 		req, err := dc.newRequest(ctx, method, dc.clean)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		req.Header.Set("Want-Digest", "sha-256")
 		req.Header.Set("Want-Repr-Digest", "sha-256=10")
-		resp, err = dc.o.Client.Do(req)
+		resp, err = client.Do(req)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if method == http.MethodHead && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
 			resp.Body.Close()
@@ -287,9 +324,9 @@ func (dc *discoverer) probe(ctx context.Context) (*http.Response, error) {
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
-		return nil, fmt.Errorf("%s: HTTP %s", Redact(resp.Request.URL.String()), resp.Status)
+		return nil, nil, fmt.Errorf("%s: HTTP %s", Redact(resp.Request.URL.String()), resp.Status)
 	}
-	return resp, nil
+	return resp, hops, nil
 }
 
 // getMetalink fetches u with GET and decodes the body as a metalink; it returns the
@@ -416,11 +453,11 @@ func (dc *discoverer) describedBy(ctx context.Context, d *Discovery, final *url.
 }
 
 // duplicates turns Link rel=duplicate fields into mirrors appended to urls.
-func (dc *discoverer) duplicates(d *Discovery, final *url.URL, dups []httphdr.Link, urls []metalink.URL) ([]metalink.URL, int) {
-	seen := map[string]bool{dc.clean.String(): true, final.String(): true}
+func (dc *discoverer) duplicates(d *Discovery, base, final *url.URL, dups []httphdr.Link, urls []metalink.URL) ([]metalink.URL, int) {
+	seen := map[string]bool{dc.clean.String(): true, base.String(): true}
 	n, skipped, capped := 0, 0, 0
 	for _, l := range dups {
-		mu, err := final.Parse(l.URL)
+		mu, err := base.Parse(l.URL)
 		if err != nil || (mu.Scheme != "http" && mu.Scheme != "https") || mu.Host == "" || mu.User != nil {
 			skipped++
 			continue
@@ -539,4 +576,52 @@ func hasMetalinkExt(p string) bool {
 func isMetalinkType(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && (mt == mediaMetalink4 || mt == mediaMetalink3)
+}
+
+// hasMetalinkFields reports whether h carries Metalink/HTTP information: a digest or a
+// Link rel=describedby to a metalink.
+func hasMetalinkFields(h http.Header) bool {
+	if h.Get("Digest") != "" || h.Get("Repr-Digest") != "" {
+		return true
+	}
+	links, err := httphdr.ParseLink(h.Values("Link")...)
+	if err != nil {
+		return false
+	}
+	_, ok := describedBy(links)
+	return ok
+}
+
+// OriginAuth returns a RoundTripper that sends the credentials of rawURL's userinfo
+// (HTTP Basic) with the requests for rawURL's origin (scheme, host and port) and with
+// no other request; it returns next unchanged when rawURL has no userinfo. Use it for
+// the Client of a download whose source URL carries credentials (Discover's file URLs
+// never do): the source's own server gets them, mirrors and redirect targets elsewhere
+// never do (SECURITY.md rule 3). A request that already has an Authorization field
+// is sent as it is.
+func OriginAuth(next http.RoundTripper, rawURL string) http.RoundTripper {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return next
+	}
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	pw, _ := u.User.Password()
+	return &originAuth{next: next, origin: origin(u), user: u.User.Username(), pass: pw}
+}
+
+type originAuth struct {
+	next       http.RoundTripper
+	origin     string
+	user, pass string
+}
+
+func (a *originAuth) RoundTrip(req *http.Request) (*http.Response, error) {
+	if origin(req.URL) != a.origin || req.Header.Get("Authorization") != "" {
+		return a.next.RoundTrip(req)
+	}
+	r := req.Clone(req.Context())
+	r.SetBasicAuth(a.user, a.pass)
+	return a.next.RoundTrip(r)
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -423,5 +424,68 @@ func TestDiscoverContentLengthLie(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "lie.bin")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("final file after a size lie: %v", err)
+	}
+}
+
+// TestDiscoverRedirectFields: a MirrorBrain-style origin answers with a redirect to a
+// mirror carrying the Link and Digest fields; the mirror's own fields are not used.
+func TestDiscoverRedirectFields(t *testing.T) {
+	data, digest := discoverData(4000)
+	elsewhere := mirrortest.Start(t, data)
+	target := mirrortest.Start(t, data, mirrortest.Path("/mirror/pkg.rpm"),
+		mirrortest.Header("Link", "<"+elsewhere.URL()+">; rel=duplicate"),
+		mirrortest.Header("Digest", "SHA-256="+base64.StdEncoding.EncodeToString(make([]byte, 32))))
+	dup := mirrortest.Start(t, data, mirrortest.Path("/d/pkg.rpm"))
+	origin := startRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Link", "<"+dup.URL()+">; rel=duplicate; pri=1")
+		w.Header().Set("Digest", "SHA-256="+digest)
+		http.Redirect(w, r, target.URL(), http.StatusFound)
+	})
+	d, err := discover(t, origin.URL+"/get/pkg.rpm", DiscoverOptions{Client: NewClient(0, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := d.Metalink.Files[0]
+	if d.Kind != DiscoveryDuplicates || f.Name != "pkg.rpm" || f.Size != 4000 || len(f.URLs) != 2 || f.URLs[1].URL != dup.URL() ||
+		f.Hashes[0].Value != fmt.Sprintf("%x", sha256.Sum256(data)) {
+		t.Fatalf("got %s %+v", d.Kind, f)
+	}
+	if elsewhere.RequestCount() != 0 {
+		t.Error("the redirect target's Link was used")
+	}
+}
+
+// TestOriginAuth: the credentials of the source URL reach its origin only.
+func TestOriginAuth(t *testing.T) {
+	var got sync.Map
+	h := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if a := r.Header.Get("Authorization"); a != "" {
+				got.Store(name, a)
+			}
+			if r.URL.Path == "/redirect" {
+				http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+			}
+		}
+	}
+	a := startRecorder(t, h("a"))
+	b := startRecorder(t, h("b"))
+	c := NewClient(0, 4)
+	c.Transport = OriginAuth(c.Transport, strings.Replace(a.URL, "http://", "http://u:p@", 1)+"/file")
+	for _, u := range []string{a.URL + "/x", b.URL + "/y", a.URL + "/redirect?to=" + url.QueryEscape(b.URL+"/z")} {
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if v, ok := got.Load("a"); !ok || v != "Basic "+base64.StdEncoding.EncodeToString([]byte("u:p")) {
+		t.Errorf("origin got %v", v)
+	}
+	if v, ok := got.Load("b"); ok {
+		t.Errorf("another origin got %v", v)
+	}
+	if rt := OriginAuth(http.DefaultTransport, a.URL+"/no-userinfo"); rt != http.DefaultTransport {
+		t.Error("no userinfo: the transport was wrapped")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -267,6 +268,14 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 				fmt.Fprintf(e.stderr, "%s: NOT verified: the server published no digest (no Link rel=describedby metalink, no Digest or Repr-Digest); a plain download from it alone\n", red)
 			}
 		}
+		if opts.Client == nil && isHTTPURL(src) && getHasUserinfo(src) {
+			// Credentials in SOURCE go to its own server (when it is also a mirror of
+			// the file), never elsewhere.
+			client := fetch.NewClient(opts.ConnectTimeout, max(opts.Connections, 16))
+			client.Transport = fetch.OriginAuth(client.Transport, src)
+			defer client.CloseIdleConnections()
+			opts.Client = client
+		}
 		ui := newGetUI(e.stderr, progress, quiet)
 		opts.OnEvent = ui.event
 		if plain {
@@ -452,6 +461,11 @@ func loadLocalMetalink(p string) (*metalink.Metalink, error) {
 func getLooksLikeHost(p string) bool {
 	first, rest, ok := strings.Cut(filepath.ToSlash(p), "/")
 	return ok && rest != "" && first != "." && first != ".." && strings.Contains(strings.Trim(first, "."), ".") && !filepath.IsAbs(p)
+}
+
+func getHasUserinfo(src string) bool {
+	u, err := url.Parse(src)
+	return err == nil && u.User != nil
 }
 
 func redactSource(src string) string {

@@ -10,10 +10,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,5 +287,45 @@ func TestGetCommonMistakes(t *testing.T) {
 	_, stderr, _ = runCLI(t, "get", "http://127.0.0.1:1/f.bin", "--progress", "none")
 	if strings.Count(stderr, "mlink:") != 1 || strings.Count(stderr, "127.0.0.1:1/f.bin") > 2 {
 		t.Errorf("connection refused printed more than once: %q", stderr)
+	}
+}
+
+// TestGetURLCredentialsOriginOnly: `mlink get http://user:pw@origin/file` where the
+// origin needs the credentials and announces a duplicate mirror with a digest: the
+// origin gets them (on its HEAD and on its share of the download), the mirror never.
+func TestGetURLCredentialsOriginOnly(t *testing.T) {
+	data := discoverRandom(256<<10, 14)
+	sum := sha256.Sum256(data)
+	mirror := mirrortest.Start(t, data, mirrortest.Path("/m/f.bin"))
+	var authed, refused atomic.Int32
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "user" || p != "s3cret" {
+			refused.Add(1)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		authed.Add(1)
+		w.Header().Set("Link", "<"+mirror.URL()+">; rel=duplicate")
+		w.Header().Set("Digest", "SHA-256="+base64.StdEncoding.EncodeToString(sum[:]))
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(origin.Close)
+	src := strings.Replace(origin.URL, "http://", "http://user:s3cret@", 1) + "/f.bin"
+	out := t.TempDir()
+	_, stderr, code := runCLI(t, "get", src, "-d", out, "--progress", "none")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "f.bin")); !bytes.Equal(got, data) {
+		t.Fatal("file differs")
+	}
+	if strings.Contains(stderr, "s3cret") {
+		t.Errorf("the password was printed: %s", stderr)
+	}
+	if authed.Load() == 0 || refused.Load() != 0 {
+		t.Errorf("origin: %d requests with the credentials, %d without (want >0 and 0)", authed.Load(), refused.Load())
+	}
+	if mirror.SawHeader("Authorization") {
+		t.Error("the mirror got the origin's credentials")
 	}
 }
