@@ -146,4 +146,23 @@
 // any moment either its old (bad) content or its new verified content, a good piece is
 // never touched, and an interrupted repair (cancellation, kill, power loss) leaves the
 // file no worse than before; running it again re-scans and fetches what is still bad.
+//
+// # Metalink/HTTP discovery
+//
+// Discover turns a plain http(s) URL into something Get can download, following RFC
+// 6249: a URL that is a metalink (by Content-Type or a .meta4/.metalink path) is
+// decoded; otherwise one HEAD request (GET when HEAD gets 405 or 501) asks for
+// Want-Digest: sha-256 and Want-Repr-Digest: sha-256=10, and its answer decides: a
+// Link rel=describedby to a metalink is fetched and decoded (that response's own Link
+// fields are never read, so a describedby loop is followed at most once); else a
+// Digest or Repr-Digest makes one file (named after the URL's last path segment,
+// checked like a metalink name; size from Content-Length) whose mirrors are the URL
+// and its Link rel=duplicate fields (http(s) only, at most 63), verified against that
+// digest; else a plain file with the URL as only source and no hash (DiscoveryPlain,
+// downloaded only with InsecureNoHash). Duplicates without a digest are ignored. Only
+// the first server's fields are used (or those of a redirect that carries them, as
+// MirrorBrain sends them); Get never reads a mirror's Link fields. Credentials in the
+// URL go to its own origin only (OriginAuth for the download's client). Without piece
+// hashes a bad duplicate is caught by the whole-file digest at the end: the part file
+// is discarded and Get returns ErrVerify.
 package fetch
