@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"math/rand/v2"
@@ -10,7 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mlinkdev/mlink/internal/mirrortest"
 	"github.com/mlinkdev/mlink/metalink"
 )
 
@@ -178,5 +181,97 @@ func TestRepairCommandErrors(t *testing.T) {
 	}
 	if out, _, code := runCLI(t, "repair", "--help"); code != exitOK || !strings.Contains(out, "Examples:") || !strings.Contains(out, "Exit codes:") {
 		t.Errorf("--help: exit %d\n%s", code, out)
+	}
+}
+
+// repairMeta4 writes a metalink for f with urls as its only mirrors and returns its path.
+func repairMeta4(t *testing.T, f metalink.File, urls ...string) string {
+	t.Helper()
+	f.URLs = nil
+	for _, u := range urls {
+		f.URLs = append(f.URLs, metalink.URL{URL: u})
+	}
+	var buf bytes.Buffer
+	if err := metalink.Encode(&buf, &metalink.Metalink{Files: []metalink.File{f}}, metalink.FormatV4); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "app.bin.meta4")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRepairCommandNginx: nginx answers several ranges with multipart/byteranges too.
+func TestRepairCommandNginx(t *testing.T) {
+	data, _, m := repairServe(t, 4<<20+99)
+	pub := t.TempDir()
+	os.WriteFile(filepath.Join(pub, "app.bin"), data, 0o644)
+	meta := repairMeta4(t, m.Files[0], startNginx(t, pub)+"/app.bin")
+	plen := m.Files[0].Pieces[0].Length
+	local := filepath.Join(t.TempDir(), "app.bin")
+	d := bytes.Clone(data)
+	d[10] ^= 1
+	d[2*plen+10] ^= 1
+	os.WriteFile(local, d, 0o644)
+	stdout, stderr, code := runCLI(t, "repair", meta, local, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if got, _ := os.ReadFile(local); !bytes.Equal(got, data) {
+		t.Fatal("file not repaired")
+	}
+	var res struct {
+		Files []struct {
+			Bytes             int64 `json:"bytes"`
+			Requests          int   `json:"requests"`
+			MultipartRequests int   `json:"multipart_requests"`
+		} `json:"files"`
+	}
+	json.Unmarshal([]byte(stdout), &res)
+	if len(res.Files) != 1 || res.Files[0].Requests != 1 || res.Files[0].MultipartRequests != 1 || res.Files[0].Bytes != 2*plen {
+		t.Errorf("report %+v; want 2 pieces (%d bytes) in one multipart request", res.Files, 2*plen)
+	}
+}
+
+// TestRepairCommandInterrupted: a repair cancelled (as by SIGINT) exits 130 and
+// leaves the file no worse; the same command then completes.
+func TestRepairCommandInterrupted(t *testing.T) {
+	data, _, m := repairServe(t, 2<<20)
+	slow := mirrortest.Start(t, data, mirrortest.Throttle(256<<10))
+	meta := repairMeta4(t, m.Files[0], slow.URL())
+	local := filepath.Join(t.TempDir(), "app.bin")
+	d := bytes.Clone(data)
+	for i := 0; i < len(d); i += 4096 {
+		d[i] ^= 1 // every piece bad
+	}
+	os.WriteFile(local, d, 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for slow.BytesServed() == 0 && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	_, stderr, code := runCLIContext(t, ctx, "", "repair", meta, local)
+	cancel()
+	if code != exitInterrupted || !strings.Contains(stderr, "run the same command again") {
+		t.Fatalf("exit %d, stderr %q; want 130 and how to continue", code, stderr)
+	}
+	got, _ := os.ReadFile(local)
+	plen := m.Files[0].Pieces[0].Length
+	for off := int64(0); off < int64(len(data)); off += plen {
+		end := min(off+plen, int64(len(data)))
+		if !bytes.Equal(got[off:end], d[off:end]) && !bytes.Equal(got[off:end], data[off:end]) {
+			t.Errorf("piece at %d is neither its old nor its right content", off)
+		}
+	}
+	good := mirrortest.Start(t, data)
+	meta = repairMeta4(t, m.Files[0], good.URL())
+	if _, stderr, code := runCLI(t, "repair", meta, local); code != exitOK {
+		t.Fatalf("rerun: exit %d\n%s", code, stderr)
+	}
+	if got, _ := os.ReadFile(local); !bytes.Equal(got, data) {
+		t.Fatal("file not repaired by the rerun")
 	}
 }
