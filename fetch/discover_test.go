@@ -489,3 +489,37 @@ func TestOriginAuth(t *testing.T) {
 		t.Error("no userinfo: the transport was wrapped")
 	}
 }
+
+// ExampleDiscover turns a plain URL whose server speaks Metalink/HTTP (a Link
+// rel=duplicate mirror and a SHA-256 Digest) into a metalink and downloads it from
+// both servers, verified against the digest.
+func ExampleDiscover() {
+	content := bytes.Repeat([]byte("mlink "), 50000)
+	sum := sha256.Sum256(content)
+	mirror := mirrortest.New(content, mirrortest.Path("/pub/app.tar"))
+	defer mirror.Close()
+	origin := mirrortest.New(content, mirrortest.Path("/download/app.tar"),
+		mirrortest.Header("Link", "<"+mirror.URL()+">; rel=duplicate; pri=1; geo=de"),
+		mirrortest.Header("Digest", "SHA-256="+base64.StdEncoding.EncodeToString(sum[:])))
+	defer origin.Close()
+
+	d, err := Discover(context.Background(), origin.URL(), DiscoverOptions{})
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	f := d.Metalink.Files[0]
+	fmt.Println(d.Kind, f.Name, f.Size, len(f.URLs), "sources")
+
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	rep, err := Get(context.Background(), d.Metalink, Options{Dir: dir})
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Println(rep.Files[0].State, rep.Files[0].Hash[:15])
+	// Output:
+	// duplicates app.tar 300000 2 sources
+	// done sha-256:1fd71b4
+}
