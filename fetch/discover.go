@@ -98,7 +98,7 @@ func errNotHTTP(scheme string) error {
 //
 //  1. A URL whose path ends in .meta4 or .metalink is fetched with GET and decoded as
 //     a metalink (DiscoveryMetalink). Any other URL gets a HEAD request (a GET when the
-//     server answers HEAD with 405 or 501, whose body is then read only if it is a
+//     server answers HEAD with 405, 501 or 403, whose body is then read only if it is a
 //     metalink) with Accept preferring metalinks, Want-Digest: sha-256 and
 //     Want-Repr-Digest: sha-256=10. A response that is a metalink (by Content-Type) is
 //     fetched and decoded (DiscoveryMetalink).
@@ -285,7 +285,8 @@ type hop struct {
 	header http.Header
 }
 
-// probe sends the HEAD request (GET when HEAD is refused with 405 or 501) and checks
+// probe sends the HEAD request (GET when HEAD is refused with 405 or 501, or with 403:
+// a presigned URL, as S3 makes them, is valid for one method only) and checks
 // the status. It returns the redirect responses met on the way (at most the client's
 // redirect cap). The caller closes the body.
 func (dc *discoverer) probe(ctx context.Context) (*http.Response, []hop, error) {
@@ -316,7 +317,8 @@ func (dc *discoverer) probe(ctx context.Context) (*http.Response, []hop, error) 
 		if err != nil {
 			return nil, nil, err
 		}
-		if method == http.MethodHead && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
+		if method == http.MethodHead && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented ||
+			resp.StatusCode == http.StatusForbidden) {
 			resp.Body.Close()
 			continue
 		}

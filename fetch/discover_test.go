@@ -302,6 +302,10 @@ func TestDiscoverPlainAndHostileNames(t *testing.T) {
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
+		if r.Method == http.MethodHead && r.URL.Path == "/presigned" {
+			w.WriteHeader(http.StatusForbidden) // signed for GET only
+			return
+		}
 		w.Write(data)
 	})
 	for _, tc := range []struct {
@@ -327,6 +331,9 @@ func TestDiscoverPlainAndHostileNames(t *testing.T) {
 	}
 	if srv.count("HEAD /nohead") != 1 || srv.count("GET /nohead") != 1 {
 		t.Errorf("requests %v", srv.seen)
+	}
+	if d, err := discover(t, srv.URL+"/presigned", DiscoverOptions{}); err != nil || d.Kind != DiscoveryDuplicates || srv.count("GET /presigned") != 1 {
+		t.Errorf("403 to HEAD: %v %+v", err, d)
 	}
 	// Percent-decoded names.
 	d, err = discover(t, srv.URL+"/a%20b.tar", DiscoverOptions{})

@@ -151,7 +151,7 @@
 //
 // Discover turns a plain http(s) URL into something Get can download, following RFC
 // 6249: a URL that is a metalink (by Content-Type or a .meta4/.metalink path) is
-// decoded; otherwise one HEAD request (GET when HEAD gets 405 or 501) asks for
+// decoded; otherwise one HEAD request (GET when HEAD gets 405, 501 or 403) asks for
 // Want-Digest: sha-256 and Want-Repr-Digest: sha-256=10, and its answer decides: a
 // Link rel=describedby to a metalink is fetched and decoded (that response's own Link
 // fields are never read, so a describedby loop is followed at most once); else a
