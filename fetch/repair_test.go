@@ -475,3 +475,71 @@ func TestFormatPieceList(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestRepairFlakyMirrors: transient failures (503, a connection cut in the middle of
+// a multipart body) back off and retry; nothing half-received is written.
+func TestRepairFlakyMirrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   []mirrortest.Option
+		second bool // a good mirror beside the flaky one
+	}{
+		{"503-once", []mirrortest.Option{mirrortest.Fail(http.StatusServiceUnavailable, 1, "")}, false},
+		{"cut-mid-body", []mirrortest.Option{mirrortest.DropAfter(20000)}, true},
+		{"reset-mid-body", []mirrortest.Option{mirrortest.ResetAfter(40000)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, f := testFile(t, "r.bin", repairTestSize, repairTestPlen, 16)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "r.bin")
+			damage(t, path, data, repairTestPlen)
+			urls := []string{mirrortest.Start(t, data, tc.opts...).URL()}
+			if tc.second {
+				urls = append(urls, mirrortest.Start(t, data).URL())
+			}
+			rep, err := Repair(context.Background(), oneFile(f, urls...), Options{Dir: dir, Connections: 1})
+			if err != nil {
+				t.Fatalf("Repair: %v", err)
+			}
+			if fileSHA(t, path) != sha256.Sum256(data) {
+				t.Fatal("repaired file differs from the original")
+			}
+			if rep.Mirrors[0].Errors == 0 {
+				t.Errorf("flaky mirror: %+v; want its errors counted", rep.Mirrors[0])
+			}
+		})
+	}
+}
+
+// TestRepairManyRanges: more bad ranges than one request may ask for are split into
+// requests of at most repairMaxRanges ranges each.
+func TestRepairManyRanges(t *testing.T) {
+	data, f := testFile(t, "r.bin", repairTestSize, repairTestPlen, 17)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.bin")
+	d := bytes.Clone(data)
+	nbad, badBytes := 0, int64(0)
+	for p := 0; p < 65; p += 2 { // 33 separate bad pieces, the short last one included
+		d[int64(p)*repairTestPlen] ^= 1
+		nbad++
+		badBytes += min(repairTestPlen, repairTestSize-int64(p)*repairTestPlen)
+	}
+	os.WriteFile(path, d, 0o644)
+	m := mirrortest.Start(t, data)
+	rep, err := Repair(context.Background(), oneFile(f, m.URL()), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fileSHA(t, path) != sha256.Sum256(data) || rep.Repaired != nbad || rep.Bytes != badBytes {
+		t.Fatalf("repaired %d pieces with %d bytes; want %d pieces, exactly their bytes", rep.Repaired, rep.Bytes, nbad)
+	}
+	reqs := m.Requests()
+	if len(reqs) != (nbad+repairMaxRanges-1)/repairMaxRanges {
+		t.Errorf("%d requests for %d ranges; want %d", len(reqs), nbad, (nbad+repairMaxRanges-1)/repairMaxRanges)
+	}
+	for _, r := range reqs {
+		if n := strings.Count(r.Range, ",") + 1; n > repairMaxRanges {
+			t.Errorf("a request asked %d ranges; the cap is %d", n, repairMaxRanges)
+		}
+	}
+}
