@@ -43,6 +43,50 @@ type getter struct {
 
 	hostsMu sync.Mutex
 	hosts   map[string]*hostState // by origin (scheme://host:port)
+
+	jobsMu sync.Mutex
+	jobs   map[*job]struct{} // files being downloaded (for the start of the next one)
+}
+
+// addJob and removeJob keep the set of running jobs.
+func (g *getter) addJob(j *job) {
+	g.jobsMu.Lock()
+	defer g.jobsMu.Unlock()
+	if g.jobs == nil {
+		g.jobs = map[*job]struct{}{}
+	}
+	g.jobs[j] = struct{}{}
+}
+
+func (g *getter) removeJob(j *job) {
+	g.jobsMu.Lock()
+	defer g.jobsMu.Unlock()
+	delete(g.jobs, j)
+}
+
+// allTailing reports whether every running file has handed out all its pieces (what
+// is left are its last requests and end-game races), so that the next file may use
+// the connections they free.
+func (g *getter) allTailing() bool {
+	g.jobsMu.Lock()
+	defer g.jobsMu.Unlock()
+	if len(g.jobs) == 0 {
+		return false
+	}
+	for j := range g.jobs {
+		if !j.tail.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// signalIdle wakes the file dispatcher of Get.
+func (g *getter) signalIdle() {
+	select {
+	case g.idle <- struct{}{}:
+	default:
+	}
 }
 
 // hostState is what the files of one Get share about one mirror host: at most
@@ -113,10 +157,7 @@ func (g *getter) acquire(ctx context.Context, done <-chan struct{}, h *hostState
 	return func() {
 		<-g.conns
 		<-h.sem
-		select {
-		case g.idle <- struct{}{}:
-		default:
-		}
+		g.signalIdle()
 	}, nil
 }
 
@@ -180,9 +221,10 @@ const idleDelay = 10 * time.Millisecond
 // from their mirrors, verifying every piece and the whole file before it gets its
 // final name. Several files download at once under one budget: Connections caps the
 // requests in flight across all files, PerMirror and MirrorLimitRate apply per
-// mirror host across files, LimitRate is one limiter for everything. A file starts
-// when the previous one has started and part of the connection budget is idle (at
-// most 8 files at once), so small files do not wait for big ones. Before any request
+// mirror host across files, LimitRate is one limiter for everything. The next file
+// starts once the previous one has started and either every running file has handed
+// out all its pieces (only its last requests are left) or part of the connection
+// budget stays unused for 10 ms; at most 8 files at once. Before any request
 // the target directory must be writable and hold the bytes still missing (ErrNoSpace).
 // The report lists every started file in metalink order, also on error; one file
 // failing does not stop the others, and the error joins the failures of all files
@@ -244,7 +286,9 @@ func Get(ctx context.Context, m *metalink.Metalink, opts Options) (*Report, erro
 		default:
 		}
 		idle := false
-		if running > 0 && running < maxFiles && wb == nil && g.idleConns() {
+		if running > 0 && running < maxFiles && wb == nil && g.allTailing() {
+			idle = true
+		} else if running > 0 && running < maxFiles && wb == nil && g.idleConns() {
 			// Idle for a moment, not just between two requests of one worker.
 			if idleSince.IsZero() {
 				idleSince = time.Now()
@@ -634,11 +678,13 @@ func (g *getter) getFileBegun(ctx context.Context, root *os.Root, f *metalink.Fi
 			j.sink = sink
 		}
 		j.whole.start()
+		g.addJob(j)
 		if restarts == 0 {
 			g.emit(Event{Kind: EventFileStart, File: f.Name, Size: f.Size, Done: j.doneBytesLocked(), Pieces: j.n, Piece: -1})
 			begun()
 		}
 		runErr = j.run(ctx)
+		g.removeJob(j)
 		if sink != nil {
 			// Commits what was written (fsync first); a failure is a disk error.
 			if err := sink.close(); err != nil && runErr == nil {

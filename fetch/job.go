@@ -99,8 +99,10 @@ type job struct {
 	jn    *journal // where validators are kept across runs; nil: none
 	// restarts is how many times this file already started over (errRestart).
 	restarts int
-	whole    *wholeHasher
-	mirrors  []*mirror
+	// tail is set once every piece is done or held by a request (see getter.allTailing).
+	tail    atomic.Bool
+	whole   *wholeHasher
+	mirrors []*mirror
 
 	mu        sync.Mutex
 	have      []bool // verified and written (or present before the run)
@@ -321,6 +323,10 @@ func (j *job) nextLocked(ctx context.Context, m *mirror, seq bool) (a *assignmen
 			end++
 		}
 		return j.newAssignLocked(ctx, m, i, end, false, false), nil, nil, false
+	}
+	if j.scan >= j.n && !j.tail.Load() {
+		j.tail.Store(true)
+		j.g.signalIdle()
 	}
 	// 2. Steal the back half of the unstarted tail of the request that would finish last.
 	if b, s := j.stealCandidateLocked(m); b != nil {
