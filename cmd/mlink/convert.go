@@ -16,7 +16,7 @@ func newConvertCmd(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "convert METALINK --to v4|v3|mirrormanager [-o FILE]",
 		Short: "Convert a metalink between Metalink v4, v3 and the MirrorManager dialect",
-		Long: `Convert decodes METALINK (a file, or - for standard input) and writes it again
+		Long: `Convert decodes METALINK (a file, - for standard input, or an http(s) URL) and writes it again
 in the format given by --to:
 
   v4             RFC 5854 (.meta4), strictly conformant to its schema
@@ -34,6 +34,7 @@ Nothing is written when the document or any file entry in it is refused
 (exit status 3): a conversion that silently lost files would look like success.`,
 		Example: `  mlink convert ubuntu.metalink --to v4 -o ubuntu.meta4
   mlink convert release.meta4 --to mirrormanager > repomd.metalink
+  mlink convert https://example.org/x.metalink --to v4 -o x.meta4
   curl -s https://example.org/x.metalink | mlink convert - --to v4`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -58,7 +59,7 @@ Nothing is written when the document or any file entry in it is refused
 				return err
 			}
 			if n := len(m.Refused); n > 0 {
-				return withCode(exitVerify, fmt.Errorf("%s: %d file entries refused; nothing converted", args[0], n))
+				return withCode(exitVerify, fmt.Errorf("%s: %d file entries refused; nothing converted", redactSource(args[0]), n))
 			}
 			var buf bytes.Buffer
 			if err := metalink.Encode(&buf, m, f); err != nil {

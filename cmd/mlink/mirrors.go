@@ -6,10 +6,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"strings"
@@ -28,8 +26,14 @@ func newMirrorsCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mirrors",
 		Short: "Operators' tools for the mirrors of a metalink",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		Long: `mirrors holds the tools for the people running a release's mirrors. "mirrors check"
+fetches from every mirror of every file of a metalink and gives each a verdict (ok,
+stale, corrupt, no-range, down); with --prune it writes the metalink without the
+mirrors that failed.`,
+		Example: `  mlink mirrors check release.meta4
+  mlink mirrors check release.meta4 --prune -o release.pruned.meta4`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newMirrorsCheckCmd(e))
 	return cmd
@@ -127,15 +131,6 @@ func runMirrorsCheck(e *env, src string, fl mirrorsCheckFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if !strings.Contains(src, "://") {
-		fi, err := os.Stat(src)
-		switch {
-		case err == nil && fi.IsDir():
-			return withCode(exitError, fmt.Errorf("%s is a directory: give the path of a .meta4 or .metalink file inside it", src))
-		case errors.Is(err, fs.ErrNotExist) && looksLikeHost(src):
-			return withCode(exitError, fmt.Errorf("%s: no such file; if it is a URL, write it with its scheme: https://%s", src, src))
-		}
-	}
 	client := publish.NewCheckClient()
 	defer client.CloseIdleConnections()
 	if fl.caCert != "" {
@@ -145,9 +140,15 @@ func runMirrorsCheck(e *env, src string, fl mirrorsCheckFlags) error {
 		}
 		client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
 	}
+	if err := metalinkArgMistake(src); err != nil {
+		return withCode(exitError, err)
+	}
 	m, err := loadMetalink(ctx, src)
 	if err != nil {
-		return withCode(exitError, fmt.Errorf("%s: %w", redactSource(src), err))
+		if red := redactSource(src); !strings.HasPrefix(err.Error(), red) {
+			err = fmt.Errorf("%s: %w", red, err)
+		}
+		return withCode(exitError, err)
 	}
 	samples := fl.sample
 	if samples == 0 {
@@ -195,17 +196,6 @@ func runMirrorsCheck(e *env, src string, fl mirrorsCheckFlags) error {
 		}
 	}
 	return withCode(code, fmt.Errorf("%d of %d mirrors failed the check", out.Failed, len(rep.Mirrors)))
-}
-
-// looksLikeHost reports whether s reads like a URL without its scheme
-// ("example.org/pub/f.meta4"): a first path component with a dot and no such directory.
-func looksLikeHost(s string) bool {
-	first, _, ok := strings.Cut(s, "/")
-	if !ok || !strings.Contains(first, ".") || strings.HasPrefix(first, ".") {
-		return false
-	}
-	_, err := os.Stat(first)
-	return err != nil
 }
 
 // loadCAPool returns the system roots plus the PEM certificates in path.

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -182,8 +183,15 @@ func runPublish(e *env, c *cobra.Command, args []string, fl *publishFlags) error
 		}
 		return err
 	}
+	notes, mirrorWarnings := publishMirrorNotes(opts.Mirrors, res.Documents)
+	res.Warnings = append(res.Warnings, mirrorWarnings...)
 	for _, w := range res.Warnings {
 		warn(w)
+	}
+	if !fl.jsonOut {
+		for _, n := range notes {
+			fmt.Fprintln(e.stderr, "mlink: note:", n)
+		}
 	}
 
 	// Encode everything before writing anything.
@@ -262,8 +270,18 @@ func publishOptions(e *env, fl *publishFlags) (publish.Options, metalink.Format,
 		return o, "", usageError("--format %q: want v4, v3 or mirrormanager", fl.format)
 	}
 	o.MMTimestamps = format == metalink.FormatMirrorManager
-	o.Hasher.Hashes = fl.hashes
-	o.Hasher.PieceHash = fl.pieceHash
+	for _, h := range fl.hashes {
+		canon, err := checkHashName("--hash", h)
+		if err != nil {
+			return o, "", err
+		}
+		o.Hasher.Hashes = append(o.Hasher.Hashes, canon)
+	}
+	ph, err := checkHashName("--piece-hash", fl.pieceHash)
+	if err != nil {
+		return o, "", err
+	}
+	o.Hasher.PieceHash = ph
 	ps, err := parsePieceSize(fl.pieceSize)
 	if err != nil {
 		return o, "", usageError("--piece-size: %v", err)
@@ -339,6 +357,45 @@ func publishOptions(e *env, fl *publishFlags) (publish.Options, metalink.Format,
 	return o, format, nil
 }
 
+// publishMirrorNotes explains what URL each mirror gives the published files.
+// A base URL without a trailing "/" works as a directory all the same; a note shows
+// a file's URL under it so that nobody has to guess. A base URL that ends with the
+// name of a file it serves is most likely that file's own URL given instead of
+// its directory's (giving ".../app.tar.gz/app.tar.gz"): a warning.
+func publishMirrorNotes(mirrors []publish.Mirror, docs []publish.Document) (notes, warnings []string) {
+	for _, m := range mirrors {
+		bu, err := url.Parse(m.URL)
+		if err != nil {
+			continue
+		}
+		last := path.Base(strings.TrimSuffix(bu.Path, "/"))
+		var example, doubled string
+		for _, d := range docs {
+			for _, f := range d.Metalink.Files {
+				for _, u := range f.URLs {
+					if !strings.HasPrefix(u.URL, m.URL) {
+						continue
+					}
+					if example == "" {
+						example = fmt.Sprintf("%s is at %s", f.Name, u.URL)
+					}
+					if doubled == "" && last != "" && last != "/" && last == path.Base(f.Name) {
+						doubled = fmt.Sprintf("mirror %s ends with the name of the file %s, which is published at %s; "+
+							"give the URL of the directory holding it on the mirror instead: %s",
+							m.URL, f.Name, u.URL, strings.TrimSuffix(m.URL, last))
+					}
+				}
+			}
+		}
+		if doubled != "" {
+			warnings = append(warnings, doubled)
+		} else if example != "" && bu.Path != "" && !strings.HasSuffix(bu.Path, "/") {
+			notes = append(notes, fmt.Sprintf("mirror %s has no trailing \"/\"; it is used as a directory: %s", m.URL, example))
+		}
+	}
+	return notes, warnings
+}
+
 // parsePieceSize parses "auto" (0) or a size with an optional binary unit.
 func parsePieceSize(s string) (int64, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
@@ -349,7 +406,7 @@ func parsePieceSize(s string) (int64, error) {
 	for _, u := range []struct {
 		suffix string
 		m      int64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"ki", 1 << 10}, {"mi", 1 << 20}, {"gi", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
 		if strings.HasSuffix(t, u.suffix) {
 			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
 			break

@@ -192,6 +192,9 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 			}
 		}
 		if err != nil {
+			if errors.Is(err, publish.ErrPushAuth) {
+				err = pushAuthHint(err, token, fl.tokenFile)
+			}
 			code := pushExitCode(e, err)
 			worst = pushWorse(worst, code)
 			fail := pushFailure{File: file, URL: pushRedact(dest), Error: err.Error(), Exit: code}
@@ -253,6 +256,19 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 	return nil
 }
 
+// pushAuthHint says what to do when the server refused the upload token: none was
+// sent (no --token-file, $MLINK_UPLOAD_TOKEN unset), or the one sent is not the
+// server's.
+func pushAuthHint(err error, token, file string) error {
+	switch {
+	case token == "":
+		return fmt.Errorf("%w; no token was sent: give --token-file FILE (the file the server was started with, mlink serve --upload-token-file) or set $%s", err, pushTokenEnv)
+	case file != "":
+		return fmt.Errorf("%w; the token in %s is not the one the server accepts (mlink serve --upload-token-file)", err, file)
+	}
+	return fmt.Errorf("%w; the token in $%s is not the one the server accepts (mlink serve --upload-token-file)", err, pushTokenEnv)
+}
+
 // pushExitCode maps a Push error to the documented exit codes.
 func pushExitCode(e *env, err error) int {
 	switch {
@@ -301,7 +317,7 @@ func pushParseSize(s string) (int64, error) {
 	for _, u := range []struct {
 		suffix string
 		m      int64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"ki", 1 << 10}, {"mi", 1 << 20}, {"gi", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
 		if strings.HasSuffix(t, u.suffix) {
 			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
 			break

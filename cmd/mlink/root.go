@@ -80,7 +80,15 @@ func newRoot(e *env) *cobra.Command {
 		Long: `mlink publishes files as Metalink documents (size, hashes, piece hashes, mirrors)
 and downloads them from many mirrors at once, verifying every piece as it lands.
 
+Start with "mlink demo": it publishes a file to three local mirrors (one slow, one
+corrupting) and downloads it from all of them, with no network.
+
 ` + exitCodesHelp,
+		Example: `  mlink demo
+  mlink publish -o app.meta4 --mirror https://eu.example.org/pub/ --mirror https://us.example.org/pub/ dist/app.tar.gz
+  mlink mirrors check app.meta4
+  mlink get https://example.org/pub/app.meta4 -d downloads
+  mlink verify app.meta4 downloads/app.tar.gz`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -96,8 +104,15 @@ and downloads them from many mirrors at once, verifying every piece as it lands.
 	// cobra's completion command prints help and exits 0 for an unknown shell;
 	// make that a usage error that names the shells it knows.
 	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
-		if c.Name() == "completion" {
+		switch c.Name() {
+		case "help":
+			c.Example = "  mlink help get\n  mlink help mirrors check"
+		case "completion":
+			for _, sh := range c.Commands() {
+				sh.Example = completionExamples[sh.Name()]
+			}
 			c.Example = "  source <(mlink completion bash)\n  mlink completion fish > ~/.config/fish/completions/mlink.fish"
 			c.RunE = func(c *cobra.Command, args []string) error {
 				if len(args) == 0 {
@@ -108,6 +123,14 @@ and downloads them from many mirrors at once, verifying every piece as it lands.
 		}
 	}
 	return root
+}
+
+// completionExamples are the Examples of the completion subcommands cobra generates.
+var completionExamples = map[string]string{
+	"bash":       "  source <(mlink completion bash)\n  mlink completion bash > /etc/bash_completion.d/mlink",
+	"zsh":        "  mlink completion zsh > \"${fpath[1]}/_mlink\"",
+	"fish":       "  mlink completion fish > ~/.config/fish/completions/mlink.fish",
+	"powershell": "  mlink completion powershell | Out-String | Invoke-Expression",
 }
 
 // run executes the command line args and returns the process exit code.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mlinkdev/mlink/publish"
@@ -58,6 +60,9 @@ NAME is at URL/NAME on each mirror.`,
   mlink serve /srv/pub --addr :443 --tls-cert cert.pem --tls-key key.pem --base-url https://dl.example.org/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := serveCheckDir(args[0]); err != nil {
+				return withCode(exitError, err)
+			}
 			if (certFile == "") != (keyFile == "") {
 				return usageError("--tls-cert and --tls-key go together")
 			}
@@ -93,7 +98,16 @@ NAME is at URL/NAME on each mirror.`,
 				opts.Mirrors = ms
 			}
 			// sha-256 is always computed: the ETag and the Digest RFC 6249 requires.
-			hasher := &publish.Hasher{Hashes: append([]string{"sha-256"}, hashes...)}
+			hasher := &publish.Hasher{Hashes: []string{"sha-256"}}
+			for _, h := range hashes {
+				canon, err := checkHashName("--hash", h)
+				if err != nil {
+					return err
+				}
+				if canon != "sha-256" {
+					hasher.Hashes = append(hasher.Hashes, canon)
+				}
+			}
 			if err := hasher.Check(); err != nil {
 				return usageError("--hash: %v", err)
 			}
@@ -178,4 +192,19 @@ NAME is at URL/NAME on each mirror.`,
 	f.BoolVar(&negotiate, "negotiate", false, "answer a GET whose Accept asks for application/metalink4+xml with the metalink")
 	f.BoolVar(&quiet, "quiet", false, "do not log requests")
 	return c
+}
+
+// serveCheckDir turns the common mistakes about serve's DIR into errors that say
+// what to do: a file given instead of its directory, a directory that is not there.
+func serveCheckDir(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: no such directory; serve publishes an existing directory tree", dir)
+	case err != nil:
+		return err
+	case !st.IsDir():
+		return fmt.Errorf("%s is a file; serve publishes a directory tree, so give its directory: mlink serve %s", dir, filepath.Dir(dir))
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,25 +29,29 @@ MirrorManager's mm0 extensions, and prints every file: size, whole-file hashes
 mirrors sorted by priority with their location, metadata URLs, signatures,
 then every warning and every refused file entry.
 
-METALINK is a file, or - for standard input.
+METALINK is a file, - for standard input, or an http(s) URL (fetched with TLS
+verification; a server publishing Metalink/HTTP headers instead of a metalink
+is described from them).
 
 Exit status is 3 when the document or any file entry in it is refused (an
 unsafe name, a malformed hash, inconsistent pieces, a forbidden XML construct),
 1 when the file cannot be read.`,
 		Example: `  mlink show release.meta4
   mlink show --json release.meta4 | jq '.files[0].mirrors[0]'
+  mlink show https://example.org/release.meta4
   curl -s https://example.org/release.meta4 | mlink show -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			src := redactSource(args[0])
 			m, err := showLoad(e, args[0])
 			if m == nil {
 				if asJSON && err != nil && showExitCode(err) == exitVerify {
-					showWriteJSON(e.stdout, showDoc{Source: args[0], Error: err.Error(), Files: []showFile{}, Warnings: []string{}, Refused: []showRefused{}})
+					showWriteJSON(e.stdout, showDoc{Source: src, Error: err.Error(), Files: []showFile{}, Warnings: []string{}, Refused: []showRefused{}})
 				}
 				return err
 			}
 			if asJSON {
-				doc := buildShow(args[0], m)
+				doc := buildShow(src, m)
 				if err != nil {
 					doc.Error = err.Error()
 				}
@@ -54,13 +59,13 @@ unsafe name, a malformed hash, inconsistent pieces, a forbidden XML construct),
 					return withCode(exitError, werr)
 				}
 			} else {
-				printShow(e.stdout, args[0], m)
+				printShow(e.stdout, src, m)
 			}
 			if err != nil {
 				return err
 			}
 			if n := len(m.Refused); n > 0 {
-				return withCode(exitVerify, fmt.Errorf("%s: %d of %d file entries refused", args[0], n, n+len(m.Files)))
+				return withCode(exitVerify, fmt.Errorf("%s: %d of %d file entries refused", src, n, n+len(m.Files)))
 			}
 			return nil
 		},
@@ -85,21 +90,30 @@ var showRefusals = []error{
 	metalink.ErrUnsafeName, metalink.ErrNoFiles, metalink.ErrBadHash, metalink.ErrBadPieces, metalink.ErrBadValue,
 }
 
-// showLoad reads and decodes the metalink named on the command line (- is
-// standard input). Errors carry their exit code. On ErrNoFiles the document is
-// returned too, so that its refused entries can be shown.
+// showLoad reads and decodes the metalink named on the command line: a file, - for
+// standard input, or an http(s) URL (loadMetalink: TLS verified, size-capped). The
+// common mistakes (a directory, a host name without scheme, another scheme) get
+// metalinkArgMistake's errors. Errors carry their exit code. On ErrNoFiles the
+// document is returned too, so that its refused entries can be shown.
 func showLoad(e *env, arg string) (*metalink.Metalink, error) {
+	if err := metalinkArgMistake(arg); err != nil {
+		return nil, withCode(exitError, err)
+	}
 	var r io.Reader = e.stdin
 	name := "standard input"
+	if isHTTPURL(arg) {
+		ctx := e.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		m, err := loadMetalink(ctx, arg)
+		if err != nil {
+			return showClassify(m, redactSource(arg), err)
+		}
+		return m, nil
+	}
 	if arg != "-" {
 		name = arg
-		st, err := os.Stat(arg)
-		if err != nil {
-			return nil, withCode(exitError, fmt.Errorf("cannot read metalink: %w", err))
-		}
-		if st.IsDir() {
-			return nil, withCode(exitError, fmt.Errorf("%s is a directory; give a .meta4 or .metalink file", arg))
-		}
 		f, err := os.Open(arg)
 		if err != nil {
 			return nil, withCode(exitError, fmt.Errorf("cannot read metalink: %w", err))
@@ -109,14 +123,26 @@ func showLoad(e *env, arg string) (*metalink.Metalink, error) {
 	}
 	m, err := metalink.Decode(r, nil)
 	if err != nil {
-		for _, s := range showRefusals {
-			if errors.Is(err, s) {
-				return m, withCode(exitVerify, fmt.Errorf("%s refused: %w", name, err))
-			}
-		}
-		return nil, withCode(exitError, fmt.Errorf("%s: %w", name, err))
+		return showClassify(m, name, err)
 	}
 	return m, nil
+}
+
+// showClassify gives a decode error its exit code: 3 when the document was refused
+// (the document, if any, is returned for its refused entries), 1 when unreadable.
+func showClassify(m *metalink.Metalink, name string, err error) (*metalink.Metalink, error) {
+	for _, s := range showRefusals {
+		if errors.Is(err, s) {
+			if strings.HasPrefix(err.Error(), name) {
+				return m, withCode(exitVerify, err)
+			}
+			return m, withCode(exitVerify, fmt.Errorf("%s refused: %w", name, err))
+		}
+	}
+	if strings.HasPrefix(err.Error(), name) {
+		return nil, withCode(exitError, err)
+	}
+	return nil, withCode(exitError, fmt.Errorf("%s: %w", name, err))
 }
 
 // clean makes remote-supplied text safe for a terminal: control characters
