@@ -277,6 +277,8 @@ type rmirror struct {
 	bad          int
 	good         int64
 	lastErr      error
+	lastBytes    int64   // for the progress speed
+	speed        float64 // last progress speed, bytes/s
 }
 
 func (m *rmirror) usableLocked() bool {
@@ -363,6 +365,10 @@ func (r *repairer) run(parent context.Context) error {
 			timer.Stop()
 		}
 	}()
+	tick := time.NewTicker(r.g.o.ProgressInterval)
+	defer tick.Stop()
+	last := time.Now()
+	defer func() { r.progress(time.Since(last)) }()
 	for {
 		r.mu.Lock()
 		if r.fatal != nil {
@@ -399,6 +405,9 @@ func (r *repairer) run(parent context.Context) error {
 		case <-wake:
 		case <-tc:
 		case <-ctx.Done():
+		case now := <-tick.C:
+			r.progress(now.Sub(last))
+			last = now
 		}
 		if timer != nil && !timer.Stop() {
 			select {
@@ -694,6 +703,36 @@ func (r *repairer) pieceBad(m *rmirror, p int) bool {
 	return false
 }
 
+// progress emits an EventProgress: the file's good bytes and each mirror's speed over
+// the last dt.
+func (r *repairer) progress(dt time.Duration) {
+	if r.g.o.OnEvent == nil {
+		return
+	}
+	r.mu.Lock()
+	ev := Event{Kind: EventProgress, File: r.name, Size: r.size, Done: r.size - r.needBytes, Pieces: r.n, Piece: -1}
+	for _, m := range r.mirrors {
+		b := m.bytes.Load()
+		if secs := dt.Seconds(); secs > 0 {
+			m.speed = float64(b-m.lastBytes) / secs
+		}
+		m.lastBytes = b
+		ev.Speed += m.speed
+		ev.Mirrors = append(ev.Mirrors, r.mirrorReportLocked(m, m.speed))
+	}
+	r.mu.Unlock()
+	r.g.emit(ev)
+}
+
+func (r *repairer) mirrorReportLocked(m *rmirror, speed float64) MirrorReport {
+	mr := MirrorReport{URL: m.name, State: m.state, Bytes: m.bytes.Load(), Good: m.good, Speed: speed,
+		Requests: m.requests, Errors: m.errors, BadPieces: m.bad}
+	if m.lastErr != nil {
+		mr.LastError = m.lastErr.Error()
+	}
+	return mr
+}
+
 // report fills the fetch part of rep.
 func (r *repairer) report(rep *RepairReport) {
 	r.mu.Lock()
@@ -707,13 +746,9 @@ func (r *repairer) report(rep *RepairReport) {
 	}
 	secs := time.Since(r.start).Seconds()
 	for _, m := range r.mirrors {
-		mr := MirrorReport{URL: m.name, State: m.state, Bytes: m.bytes.Load(), Good: m.good,
-			Requests: m.requests, Errors: m.errors, BadPieces: m.bad}
+		mr := r.mirrorReportLocked(m, 0)
 		if secs > 0 {
 			mr.Speed = float64(mr.Bytes) / secs
-		}
-		if m.lastErr != nil {
-			mr.LastError = m.lastErr.Error()
 		}
 		rep.Mirrors = append(rep.Mirrors, mr)
 		rep.Bytes += mr.Bytes

@@ -27,6 +27,7 @@ func newRepairCmd(e *env) *cobra.Command {
 		o                          fetch.Options
 		limitRate, mirrorLimitRate string
 		quiet, jsonOut, verbose    bool
+		progress                   string
 	)
 	c := &cobra.Command{
 		Use:   "repair METALINK [PATH]",
@@ -77,19 +78,19 @@ or an http(s) URL.
 			for i, l := range o.Location {
 				o.Location[i] = strings.ToLower(strings.TrimSpace(l))
 			}
-			level := slog.LevelWarn
-			if verbose {
-				level = slog.LevelDebug
+			switch progress {
+			case "auto", "bar", "plain", "none":
+			default:
+				return usageError("--progress must be auto, bar, plain or none")
 			}
-			o.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 			if quiet {
-				o.Logger = nil
+				progress = "none"
 			}
 			p := ""
 			if len(args) == 2 {
 				p = args[1]
 			}
-			return runRepair(e, args[0], p, o, quiet, jsonOut)
+			return runRepair(e, args[0], p, o, repairUI{progress: progress, quiet: quiet, json: jsonOut, verbose: verbose})
 		},
 	}
 	f := c.Flags()
@@ -105,6 +106,7 @@ or an http(s) URL.
 	f.DurationVar(&o.LowSpeedTime, "low-speed-time", 5*time.Second, "abandon a request slower than 1 KiB/s over this window")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
 	f.BoolVar(&jsonOut, "json", false, "print the report as JSON on stdout")
+	f.StringVar(&progress, "progress", "auto", "progress display while fetching: auto (bar on a terminal, else plain lines), bar, plain, none")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log details on stderr")
 	return c
 }
@@ -118,7 +120,14 @@ type repairResult struct {
 	Refused []string              `json:"refused,omitempty"`
 }
 
-func runRepair(e *env, src, p string, o fetch.Options, quiet, jsonOut bool) error {
+// repairUI is how runRepair talks to the user.
+type repairUI struct {
+	progress             string
+	quiet, json, verbose bool
+}
+
+func runRepair(e *env, src, p string, o fetch.Options, ui repairUI) error {
+	quiet, jsonOut := ui.quiet, ui.json
 	ctx := e.ctx
 	if ctx == nil {
 		ctx = context.Background()
@@ -170,7 +179,17 @@ func runRepair(e *env, src, p string, o fetch.Options, quiet, jsonOut bool) erro
 	for _, f := range files {
 		opts := o
 		opts.Dir, opts.Output = dir, output
+		show := newGetUI(e.stderr, ui.progress, quiet)
+		opts.OnEvent = show.event
+		if !quiet {
+			level := slog.LevelWarn
+			if ui.verbose {
+				level = slog.LevelDebug
+			}
+			opts.Logger = slog.New(slog.NewTextHandler(show, &slog.HandlerOptions{Level: level}))
+		}
 		rep, err := fetch.Repair(ctx, f, opts)
+		show.close()
 		if rep.Path == "" {
 			rep.Path = filepath.Join(dir, filepath.FromSlash(f.Name))
 		}
