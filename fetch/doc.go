@@ -139,7 +139,9 @@
 // copy. A piece failing its hash is asked from another mirror (MaxBadPieces quarantine
 // a mirror), and a piece no mirror can supply ends the repair with ErrNoSource once
 // the other pieces are done. At the end the file is fsynced and verified again in
-// full (ErrVerify if a whole-file hash still fails).
+// full (ErrVerify if a whole-file hash still fails). The caller's goroutine dispatches
+// (and emits EventProgress); each request in flight has a goroutine of its own (at most
+// Connections, PerMirror per mirror), and all of them have ended when Repair returns.
 //
 // For repair the file itself, re-verified on every run, is the journal: only pieces
 // that were bad are ever written, and only after their hash verified, so a piece is at
