@@ -731,7 +731,7 @@ func (g *getter) getFileBegun(ctx context.Context, root *os.Root, f *metalink.Fi
 			// The journal claims only fsynced pieces and a resume re-verifies them:
 			// keep both, so the same call continues once space is freed.
 			keep = jn != nil
-			return fr, fmt.Errorf("%s: %w on %s: %v; free some space and run the same download again to continue", f.Name, ErrNoSpace, g.o.Dir, runErr)
+			return fr, fmt.Errorf("%s: %w on %s: %w; free some space and run the same download again to continue", f.Name, ErrNoSpace, g.o.Dir, runErr)
 		}
 		return fr, runErr
 	}
@@ -839,8 +839,15 @@ func (g *getter) finishFile(fr FileReport, f *metalink.File, part *os.File, root
 	return fr, nil
 }
 
+// testWrapPart, when set by a test, wraps the part file the engine writes pieces to
+// (fault injection: ENOSPC, EIO).
+var testWrapPart func(partFile) partFile
+
 func (g *getter) newJob(f *metalink.File, part *os.File, whole []metalink.Hash, pieces *metalink.Pieces, mirrors []*mirror) *job {
 	j := &job{g: g, name: f.Name, size: f.Size, out: part, mirrors: mirrors}
+	if testWrapPart != nil {
+		j.out = testWrapPart(part)
+	}
 	if pieces != nil {
 		j.plen, j.ptype = pieces.Length, pieces.Type
 		for _, s := range pieces.Hashes {
