@@ -192,9 +192,14 @@ func (g *getter) repair(ctx context.Context, f *metalink.File, name string, rep 
 	rep.PieceType, rep.PieceLength, rep.Pieces = res.PieceType, res.PieceLength, res.PieceCount
 	rep.BadPieces, rep.BadRanges, rep.BadBytes = res.BadPieces, res.BadRanges, res.BadBytes()
 	rep.Missing = res.Missing
-	if len(res.BadPieces) == 0 && res.Extra == 0 {
-		// Every piece matches but a whole-file hash does not: the metalink contradicts
-		// itself (or a weak piece hash collided); nothing here can fix that.
+	wholeOK := res.Missing == 0
+	for _, h := range res.Hashes {
+		wholeOK = wholeOK && h.Match
+	}
+	if len(res.BadPieces) == 0 && !wholeOK {
+		// Every piece matches but a whole-file hash does not (over the first Size bytes
+		// of a longer file, too): the metalink contradicts itself, or a weak piece hash
+		// collided; nothing here can fix that, and nothing is changed.
 		return fmt.Errorf("%s: %w: every piece matches its hash but the whole-file hash does not; "+
 			"the metalink is inconsistent (try mlink get --overwrite)", rep.Path, ErrVerify)
 	}
@@ -232,12 +237,12 @@ func (g *getter) repair(ctx context.Context, f *metalink.File, name string, rep 
 	}
 	rep.Hash, rep.HashChecked = strongestMatch(res)
 	if !res.Good {
-		what := "whole-file hash"
+		what := "the whole-file hash does"
 		if len(res.BadPieces) > 0 {
-			what = fmt.Sprintf("%d pieces", len(res.BadPieces))
+			what = fmt.Sprintf("%d pieces do", len(res.BadPieces))
 		}
-		return &PieceError{File: f.Name, Index: -1, Err: fmt.Errorf("%w: after the repair the %s of %s still do(es) not match; "+
-			"was the file changed meanwhile? (try mlink get --overwrite)", ErrVerify, what, rep.Path)}
+		return &PieceError{File: f.Name, Index: -1, Err: fmt.Errorf("%w: after the repair %s not match in %s; "+
+			"was it changed meanwhile, or is the metalink inconsistent? (try mlink get --overwrite)", ErrVerify, what, rep.Path)}
 	}
 	rep.State = "repaired"
 	if len(whole) == 0 && rep.Hash == "" {

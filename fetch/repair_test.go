@@ -395,6 +395,22 @@ func TestRepairRefusals(t *testing.T) {
 			t.Error("file changed")
 		}
 	})
+	t.Run("inconsistent-metalink", func(t *testing.T) {
+		// Every piece matches but the whole-file hash is another file's: nothing to
+		// fix by fetching, and the extra bytes are not cut off either.
+		dir := t.TempDir()
+		d := append(bytes.Clone(data), "junk"...)
+		os.WriteFile(filepath.Join(dir, "r.bin"), d, 0o644)
+		g := f
+		g.Hashes = []metalink.Hash{{Type: "sha-256", Value: strings.Repeat("ab", 32)}}
+		_, err := Repair(context.Background(), oneFile(g, m.URL()), Options{Dir: dir})
+		if !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), "inconsistent") {
+			t.Fatalf("err = %v; want ErrVerify naming the inconsistency", err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, "r.bin")); !bytes.Equal(got, d) {
+			t.Error("file changed")
+		}
+	})
 	t.Run("symlink", func(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "target"), data[:10], 0o644)
