@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -271,6 +273,23 @@ func (u *getUI) Write(p []byte) (int, error) {
 		}
 	}
 	return u.w.Write(p)
+}
+
+// logger returns a logger with l's level (debug, info or warn) that writes through
+// u, so that its lines land above the live bars; nil stays nil. runGet should pass
+// fetch the result: opts.Logger = ui.logger(opts.Logger).
+func (u *getUI) logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return nil
+	}
+	level := slog.LevelWarn
+	for _, lv := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		if l.Enabled(context.Background(), lv) {
+			level = lv
+			break
+		}
+	}
+	return slog.New(slog.NewTextHandler(u, &slog.HandlerOptions{Level: level}))
 }
 
 func (u *getUI) printf(format string, a ...any) {

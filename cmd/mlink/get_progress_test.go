@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -39,9 +41,9 @@ func TestGetUIBarFrames(t *testing.T) {
 	u.event(fetch.Event{Kind: fetch.EventFileStart, File: "f.bin", Size: size, Pieces: 4})
 	mirrors := []fetch.MirrorReport{{URL: "http://127.0.0.1:1/f.bin", State: fetch.MirrorActive, Speed: 1 << 20, Good: 1 << 20}}
 	u.event(fetch.Event{Kind: fetch.EventProgress, File: "f.bin", Size: size, Done: 1 << 20, Speed: 1 << 20, Mirrors: mirrors})
-	if _, err := u.Write([]byte("time=now level=WARN msg=\"bad piece\"\n")); err != nil {
-		t.Fatal(err)
-	}
+	log := u.logger(slog.New(slog.NewTextHandler(io.Discard, nil))) // info level
+	log.Debug("not shown")
+	log.Warn("bad piece", "piece", 1)
 	mirrors[0].Good = size
 	u.event(fetch.Event{Kind: fetch.EventProgress, File: "f.bin", Size: size, Done: size, Speed: 2 << 20, Mirrors: mirrors})
 	u.event(fetch.Event{Kind: fetch.EventFileDone, File: "f.bin", Size: size, Done: size})
@@ -60,6 +62,12 @@ func TestGetUIBarFrames(t *testing.T) {
 	}
 	if i, j := strings.Index(got, "bad piece"), strings.LastIndex(got, "f.bin "); i > j {
 		t.Errorf("the log line is below the bars:\n%q", got)
+	}
+	if strings.Contains(got, "not shown") {
+		t.Errorf("the logger's level was not kept:\n%q", got)
+	}
+	if u.logger(nil) != nil {
+		t.Error("logger(nil) is not nil")
 	}
 	// Written after the bars are gone: straight to the output.
 	u.Write([]byte("after\n"))

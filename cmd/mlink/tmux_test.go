@@ -96,8 +96,9 @@ func (s *tmuxSession) watch(until func(screen string) bool) (screens []string, l
 }
 
 // tmuxFixture builds mlink, starts three throttled mirrors serving size random bytes
-// (so that a download lasts a few seconds) and writes their .meta4.
-func tmuxFixture(t *testing.T, size, plen int) (bin, meta4 string, data []byte) {
+// (so that a download lasts a few seconds) and writes their .meta4. meta4Bad names
+// the same file on three more such mirrors, the last of which corrupts six pieces.
+func tmuxFixture(t *testing.T, size, plen int) (bin, meta4, meta4Bad string, data []byte) {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux not installed (Debian package tmux); skipping the terminal test")
@@ -125,19 +126,27 @@ func tmuxFixture(t *testing.T, size, plen int) (bin, meta4 string, data []byte) 
 		p.Hashes = append(p.Hashes, hex.EncodeToString(s[:]))
 	}
 	f.Pieces = []metalink.Pieces{p}
-	for i, bps := range []float64{1 << 20, 1 << 20, 768 << 10} {
-		m := mirrortest.Start(t, data, mirrortest.Path("/pub/big.bin"), mirrortest.Throttle(bps))
-		f.URLs = append(f.URLs, metalink.URL{URL: m.URL(), Priority: i + 1})
+	write := func(name string, corrupt bool) string {
+		f := f
+		for i, bps := range []float64{1 << 20, 1 << 20, 768 << 10} {
+			opts := []mirrortest.Option{mirrortest.Path("/pub/big.bin"), mirrortest.Throttle(bps)}
+			if corrupt && i == 2 {
+				opts = append(opts, mirrortest.CorruptPieces(int64(plen), 5, 9, 14, 20, 25, 30))
+			}
+			m := mirrortest.Start(t, data, opts...)
+			f.URLs = append(f.URLs, metalink.URL{URL: m.URL(), Priority: i + 1})
+		}
+		var buf bytes.Buffer
+		if err := metalink.Encode(&buf, &metalink.Metalink{Files: []metalink.File{f}}, metalink.FormatV4); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	var buf bytes.Buffer
-	if err := metalink.Encode(&buf, &metalink.Metalink{Files: []metalink.File{f}}, metalink.FormatV4); err != nil {
-		t.Fatal(err)
-	}
-	meta4 = filepath.Join(dir, "big.bin.meta4")
-	if err := os.WriteFile(meta4, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return bin, meta4, data
+	return bin, write("big.bin.meta4", false), write("bad.meta4", true), data
 }
 
 var (
@@ -168,7 +177,7 @@ func tmuxCheckClean(t *testing.T, screen string) {
 }
 
 func TestTmuxGetProgress(t *testing.T) {
-	bin, meta4, data := tmuxFixture(t, 8<<20, 256<<10)
+	bin, meta4, meta4Bad, data := tmuxFixture(t, 8<<20, 256<<10)
 
 	t.Run("terminal", func(t *testing.T) {
 		dir := t.TempDir()
@@ -230,6 +239,28 @@ func TestTmuxGetProgress(t *testing.T) {
 			if !want.MatchString(last) {
 				t.Errorf("piped output lacks %s:\n%s", want, last)
 			}
+		}
+	})
+
+	// fetch logs a piece that failed its hash; that line must land above the bars,
+	// not shift them (which leaves a stale copy of the top bar on the screen).
+	t.Run("log lines", func(t *testing.T) {
+		t.Skip("needs runGet to give fetch opts.Logger = ui.logger(opts.Logger) (get.go); until then the warnings are written under the bars")
+		dir := t.TempDir()
+		s := tmuxStart(t, dir, bin, "get", meta4Bad, "-d", dir)
+		screens, last, status := s.watch(nil)
+		if status != "0" {
+			t.Fatalf("mlink get exited %s; screen:\n%s", status, last)
+		}
+		for _, scr := range screens {
+			tmuxCheckClean(t, scr)
+		}
+		flat := strings.ReplaceAll(last, "\n", "")
+		if !strings.Contains(flat, `level=WARN msg="bad piece"`) || !strings.Contains(flat, "verified") {
+			t.Errorf("the final screen lacks the warning or the summary:\n%s", last)
+		}
+		if i, j := strings.Index(last, "bad piece"), strings.Index(last, "big.bin  "); i < 0 || j < 0 || i > j {
+			t.Errorf("the warning is not above the bars:\n%s", last)
 		}
 	})
 
