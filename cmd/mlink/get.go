@@ -278,6 +278,7 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 		}
 		ui := newGetUI(e.stderr, progress, quiet)
 		opts.OnEvent = ui.event
+		opts.Logger = ui.logger(opts.Logger) // log lines above the live bars
 		if plain {
 			// This one download has nothing to verify against; the line above said so.
 			opts.InsecureNoHash = true
