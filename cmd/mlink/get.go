@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -404,12 +401,9 @@ func loadMetalink(ctx context.Context, src string) (*metalink.Metalink, error) {
 	return d.Metalink, nil
 }
 
-// getSchemeRE matches a URL scheme followed by "://".
-var getSchemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
-
 // isHTTPURL reports whether src is an http or https URL (scheme in any case).
 func isHTTPURL(src string) bool {
-	m := getSchemeRE.FindString(src)
+	m := mistakeSchemeRE.FindString(src)
 	if m == "" {
 		return false
 	}
@@ -419,49 +413,26 @@ func isHTTPURL(src string) bool {
 
 // getSource loads what SRC names: a local metalink file, or (http and https URLs)
 // what fetch.Discover finds. name is the output name for a file built from headers
-// (the -o flag), "" for the URL's own. On a decode error the returned Discovery, when
-// not nil, holds the document with its refused entries.
+// (the -o flag), "" for the URL's own. The common mistakes (a directory, a host name
+// without its scheme, another scheme) get the errors of metalinkArgMistake. On a
+// decode error the returned Discovery, when not nil, holds the document with its
+// refused entries.
 func getSource(ctx context.Context, src, name string) (*fetch.Discovery, error) {
-	if m := getSchemeRE.FindString(src); m != "" {
-		if !isHTTPURL(src) {
-			return nil, fmt.Errorf("unsupported scheme %q: mlink fetches http:// and https:// URLs only", strings.ToLower(strings.TrimSuffix(m, "://")))
-		}
+	if err := metalinkArgMistake(src); err != nil {
+		return nil, err
+	}
+	if isHTTPURL(src) {
 		client := fetch.NewClient(10*time.Second, 4)
 		client.Timeout = 2 * time.Minute
 		defer client.CloseIdleConnections()
 		return fetch.Discover(ctx, src, fetch.DiscoverOptions{Client: client, MaxMetalinkBytes: getMaxMetalinkBytes, Name: name})
 	}
-	m, err := loadLocalMetalink(src)
-	if err != nil {
-		if m != nil {
-			return &fetch.Discovery{Kind: fetch.DiscoveryMetalink, Metalink: m}, err
-		}
-		return nil, err
+	m, err := metalink.DecodeFile(src, nil) // its errors start with src
+	d := &fetch.Discovery{Kind: fetch.DiscoveryMetalink, Metalink: m}
+	if err != nil && m == nil {
+		d = nil
 	}
-	return &fetch.Discovery{Kind: fetch.DiscoveryMetalink, Metalink: m}, nil
-}
-
-// loadLocalMetalink decodes the metalink file at p, turning the common mistakes (a
-// directory, a host name without its scheme) into errors that say what to do.
-// Errors name p.
-func loadLocalMetalink(p string) (*metalink.Metalink, error) {
-	st, err := os.Stat(p)
-	switch {
-	case err == nil && st.IsDir():
-		return nil, fmt.Errorf("%s is a directory; give the path of a .meta4 or .metalink file inside it", p)
-	case errors.Is(err, fs.ErrNotExist) && getLooksLikeHost(p):
-		return nil, fmt.Errorf("%s: no such file; to download from the network give the full URL: https://%s", p, p)
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%s: no such file", p)
-	}
-	return metalink.DecodeFile(p, nil) // its errors start with p
-}
-
-// getLooksLikeHost reports whether p reads like "host.name/path": a relative path of
-// at least two components whose first one contains a dot (and is not "." or "..").
-func getLooksLikeHost(p string) bool {
-	first, rest, ok := strings.Cut(filepath.ToSlash(p), "/")
-	return ok && rest != "" && first != "." && first != ".." && strings.Contains(strings.Trim(first, "."), ".") && !filepath.IsAbs(p)
+	return d, err
 }
 
 func getHasUserinfo(src string) bool {
