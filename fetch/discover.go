@@ -108,7 +108,8 @@ func errNotHTTP(scheme string) error {
 //     read, so a describedby loop cannot be followed twice. If it describes several
 //     files, those named like the Link's name parameter, else like the URL's last path
 //     segment, are kept; when none matches, all are. A describedby URL that does not
-//     give a metalink is an error, not a fallback. When the origin also sent a sha-256
+//     give a metalink is an error, not a fallback, and so is a plain http describedby
+//     URL for an https URL (the metalink is the trust root). When the origin also sent a sha-256
 //     digest and the metalink has a single file with another sha-256, that is an error.
 //  3. Otherwise a Digest (RFC 3230) or Repr-Digest (RFC 9530) field makes one file
 //     (DiscoveryDuplicates): its name is the last segment of the final URL's path,
@@ -397,8 +398,8 @@ func describedBy(links []httphdr.Link) (httphdr.Link, bool) {
 	return httphdr.Link{}, false
 }
 
-func (dc *discoverer) describedBy(ctx context.Context, d *Discovery, final *url.URL, l httphdr.Link, digests []httphdr.Digest) (*Discovery, error) {
-	mu, err := final.Parse(l.URL)
+func (dc *discoverer) describedBy(ctx context.Context, d *Discovery, base *url.URL, l httphdr.Link, digests []httphdr.Digest) (*Discovery, error) {
+	mu, err := base.Parse(l.URL)
 	if err != nil {
 		return nil, fmt.Errorf("%s: Link rel=describedby %q: %v", d.URL, l.URL, err)
 	}
@@ -407,6 +408,11 @@ func (dc *discoverer) describedBy(ctx context.Context, d *Discovery, final *url.
 	}
 	if mu.User != nil {
 		return nil, fmt.Errorf("%s: Link rel=describedby %s: a URL with credentials is refused", d.URL, Redact(mu.String()))
+	}
+	if mu.Scheme == "http" && (dc.clean.Scheme == "https" || base.Scheme == "https") {
+		// The metalink is the trust root: never read it over plain http when the
+		// user asked for https (SECURITY.md rule 18).
+		return nil, fmt.Errorf("%s: Link rel=describedby %s: refused: a metalink over plain http for an https URL", d.URL, Redact(mu.String()))
 	}
 	mu.Fragment = ""
 	m, at, err := dc.getMetalink(ctx, mu)
@@ -421,7 +427,7 @@ func (dc *discoverer) describedBy(ctx context.Context, d *Discovery, final *url.
 		if n := l.Params["name"]; n != "" && metalink.CheckName(n) == nil {
 			want[n] = true
 		} else {
-			for _, u := range []*url.URL{dc.clean, final} {
+			for _, u := range []*url.URL{dc.clean, base} {
 				if seg, err := lastSegment(u); err == nil && seg != "" {
 					want[seg] = true
 				}

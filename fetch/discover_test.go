@@ -222,6 +222,15 @@ func TestDiscoverDescribedByHostile(t *testing.T) {
 	if _, err := discover(t, srv.URL+"/ftp", DiscoverOptions{}); err == nil || !strings.Contains(err.Error(), `unsupported scheme "ftp"`) {
 		t.Errorf("ftp describedby: %v", err)
 	}
+	// https → a metalink over plain http: refused before any request to it.
+	tlsOrigin := mirrortest.Start(t, []byte("data"), mirrortest.TLS(),
+		mirrortest.Header("Link", "<"+srv.URL+`/plain.meta4>; rel=describedby; type="application/metalink4+xml"`))
+	if _, err := discover(t, tlsOrigin.URL(), DiscoverOptions{Client: tlsOrigin.Client()}); err == nil || !strings.Contains(err.Error(), "plain http") {
+		t.Errorf("https → http describedby: %v", err)
+	}
+	if n := srv.count("GET /plain.meta4"); n != 0 {
+		t.Errorf("the http metalink was fetched %d times", n)
+	}
 }
 
 func TestDiscoverDuplicates(t *testing.T) {

@@ -259,8 +259,12 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 			case fetch.DiscoveryDescribedBy:
 				fmt.Fprintf(e.stderr, "%s: Metalink/HTTP: using the metalink of its Link rel=describedby, %s\n", red, d.MetalinkURL)
 			case fetch.DiscoveryDuplicates:
-				fmt.Fprintf(e.stderr, "%s: Metalink/HTTP: %d mirror(s) from Link rel=duplicate besides the server itself, verified against its %s\n",
-					red, d.Mirrors, getHashNames(m.Files[0].Hashes))
+				if d.Mirrors == 0 {
+					fmt.Fprintf(e.stderr, "%s: Metalink/HTTP: no mirrors announced; verified against the server's %s\n", red, getHashNames(m.Files[0].Hashes))
+				} else {
+					fmt.Fprintf(e.stderr, "%s: Metalink/HTTP: %d mirror(s) from Link rel=duplicate besides the server itself, verified against its %s\n",
+						red, d.Mirrors, getHashNames(m.Files[0].Hashes))
+				}
 			case fetch.DiscoveryPlain:
 				fmt.Fprintf(e.stderr, "%s: NOT verified: the server published no digest (no Link rel=describedby metalink, no Digest or Repr-Digest); a plain download from it alone\n", red)
 			}
