@@ -35,6 +35,17 @@ func (c *concurrency) enter(key string) {
 	c.peakTotal = max(c.peakTotal, c.total)
 }
 
+// snapshot returns the peaks (servers may still run abandoned handlers).
+func (c *concurrency) snapshot() (total int, perKey map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	perKey = map[string]int{}
+	for k, v := range c.peak {
+		perKey[k] = v
+	}
+	return c.peakTotal, perKey
+}
+
 func (c *concurrency) leave(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -169,23 +180,32 @@ func TestMultiFileConcurrentBudget(t *testing.T) {
 		}
 		assertFile(t, dir, fs[k].Name, datas[k])
 	}
+	clientTotal, clientPeak := client.snapshot()
+	serverTotal, serverPeak := server.snapshot()
 	t.Logf("files in flight at most %d; requests in flight: client %d (per host %v), server %d (per host %v)",
-		peakFiles, client.peakTotal, client.peak, server.peakTotal, server.peak)
+		peakFiles, clientTotal, clientPeak, serverTotal, serverPeak)
 	if peakFiles < 2 {
 		t.Errorf("at most %d file downloading at a time, want several", peakFiles)
 	}
-	for _, c := range []*concurrency{client, server} {
-		if c.peakTotal > conns {
-			t.Errorf("%d requests in flight at once, Connections is %d", c.peakTotal, conns)
+	// The client holds a request token until the response body is closed: exact.
+	// A server may still be writing a response the client abandoned (a lost race, a
+	// piece delivered by another mirror) until it notices the closed connection, so
+	// the mirrors may see one request more for a moment.
+	for slack, c := range []struct {
+		total int
+		peak  map[string]int
+	}{{clientTotal, clientPeak}, {serverTotal, serverPeak}} {
+		if c.total > conns+slack {
+			t.Errorf("%d requests in flight at once, Connections is %d", c.total, conns)
 		}
 		for k, p := range c.peak {
-			if p > perMirror {
+			if p > perMirror+slack {
 				t.Errorf("%d requests in flight to %s at once, PerMirror is %d", p, k, perMirror)
 			}
 		}
 	}
-	if client.peakTotal < 2 {
-		t.Errorf("never more than %d request at once", client.peakTotal)
+	if clientTotal < 2 {
+		t.Errorf("never more than %d request at once", clientTotal)
 	}
 }
 
