@@ -329,3 +329,34 @@ func TestGetURLCredentialsOriginOnly(t *testing.T) {
 		t.Error("the mirror got the origin's credentials")
 	}
 }
+
+// TestGetURLNames: the name of a file built from headers comes from the URL's last
+// path segment, checked like a metalink name: a hostile or missing one is refused
+// (exit 3, nothing written anywhere), and -o names the download instead.
+func TestGetURLNames(t *testing.T) {
+	data := discoverRandom(64<<10, 15)
+	sum := sha256.Sum256(data)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Digest", "SHA-256="+base64.StdEncoding.EncodeToString(sum[:]))
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(srv.Close)
+	parent := t.TempDir()
+	out := filepath.Join(parent, "out")
+	for _, p := range []string{"/%2e%2e", "/x/..%2f..%2fescape", "/dir/", "/.profile"} {
+		_, stderr, code := runCLI(t, "get", srv.URL+p, "-d", out, "--progress", "none")
+		if code != exitVerify || !strings.Contains(stderr, "unsafe name") || strings.Count(stderr, "mlink:") != 1 {
+			t.Errorf("%s: exit %d, %q; want 3 and one unsafe-name error", p, code, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Errorf("hostile names left %v", entries)
+	}
+	_, stderr, code := runCLI(t, "get", srv.URL+"/dir/", "-d", out, "-o", "named.bin", "--progress", "none")
+	if code != exitOK {
+		t.Fatalf("-o: exit %d: %s", code, stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "named.bin")); !bytes.Equal(got, data) {
+		t.Error("-o: file differs")
+	}
+}
