@@ -75,9 +75,19 @@
 // caller's, which emits progress events and waits. All scheduling state of a file lives in job and is guarded by
 // job.mu (helpers ending in Locked); byte counters are atomic. Workers end when the
 // file is complete or failed, when their mirror becomes unusable, or when ctx is
-// cancelled; Get returns only after all of them ended. Files of a multi-file metalink
-// are downloaded one after another, each with the whole connection budget; the
-// overall rate limiter spans them all. OnEvent calls are serialised.
+// cancelled; Get returns only after all of them ended. OnEvent calls are serialised.
+//
+// Files of a multi-file metalink download at once under one budget (getter): each
+// file keeps its own scheduler (job), and a worker holds, for the time of each
+// request, a token of its mirror's host (PerMirror per scheme://host:port, across all
+// files) and then one of the global budget (Connections across all files); the
+// LimitRate limiter is one for everything and the MirrorLimitRate limiter one per host.
+// The next file (in metalink order) starts once the previous one has begun and either
+// every running file has handed out all its pieces (job.tail: only its last requests
+// and end-game races are left) or part of the global budget stayed unused for 10 ms; at
+// most 8 files run at once. Events carry their File, and may interleave across files.
+// The report lists the files in metalink order; a failed file does not stop the others
+// and Get's error joins every file's error.
 //
 // # Disk
 //
@@ -92,9 +102,20 @@
 // verifies is reported "already-complete" with no network request; one that differs
 // is left untouched and ErrExists returned.
 //
+// Preflight, before any request: the target directory must take a new file (a probe
+// file is created and removed, so a read-only mount or directory is reported at once)
+// and its file system must have room for the bytes still missing (statfs: each selected
+// file's size less what its final or part file already occupies), else ErrNoSpace: "no
+// space left on DIR: need X, Y free".
+//
 // What a failure leaves: a verification failure or ErrNoSource removes the part file
 // and its journal (nothing reaches the final name); cancellation of ctx keeps both for
-// resume. A write or fsync error ends the download and removes the part file.
+// resume. A full disk during the download (ENOSPC or EDQUOT from a write, an fsync or
+// the journal, when the file system could not preallocate or another writer took the
+// room) ends the download with ErrNoSpace and keeps NAME.part and its journal: the
+// journal claims only fsynced pieces and the next run hash-scans the part file, so the
+// same call, once space is freed, keeps every verified piece. Other write or fsync
+// errors end the download and remove the part file.
 //
 // # Resume
 //
@@ -113,7 +134,25 @@
 // (wholeHasher.present); only the others are fetched (Report: Resumed). An existing
 // NAME.part without a journal is somebody else's and is never touched (another part
 // name is used, without a journal). Repair can reuse the same bitmap with an existing
-// file as the part file. Not yet done: If-Range with the validators the journal keeps.
+// file as the part file.
+//
+// # Validators and If-Range
+//
+// The first good 206 of each mirror gives its validators: the ETag unless weak, and the
+// Last-Modified date only when at least one second before the response's Date (RFC
+// 9110 13.1.5). They are kept in the journal (per mirror URL) and sent as If-Range
+// (the ETag, else the date) on every later ranged request to that mirror, in this run
+// and after a resume. A 200 to a request carrying If-Range means the mirror's file
+// changed: the response is closed without reading its body and the mirror ends as
+// MirrorChanged (ErrChanged, naming the validator); so does a 206 with another ETag
+// (or, without one, another Last-Modified): a server that ignored If-Range. Pieces are
+// still verified by hash, so with piece hashes nothing else is lost. Without piece
+// hashes the validators are the only guard against splicing two versions: when a
+// mirror's file changed while chunks were held (from the journal or this run), every
+// chunk is discarded (journal included) and the file restarts from zero
+// (FileReport.Restarted, an EventWarning and a log record), at most twice; the changed
+// mirror is dropped when others are left, and when it is the only source its new
+// version is fetched whole with its validators forgotten.
 //
 // # Repair
 //
