@@ -35,6 +35,10 @@
 //     Certificate, or use Client), TLSExpired, TLSWrongHost, HugeHeader, EarlyHints (a 103 with a misleading Link and
 //     Content-Disposition before the final answer), Header, ETag, Wrap.
 //
+// SetContent replaces the main file while the mirror runs (new bytes, ETag and
+// Last-Modified), as a server whose file was updated in place: If-Range with the old
+// ETag then gets the whole new file with 200.
+//
 // Counters are atomic: BytesServed (body bytes written), RequestCount,
 // RangeRequestCount, Connections, per-status counts in Stats, and every request's
 // method, target, Range and full header set (Requests, SawHeader) up to RecordLimit.

@@ -595,3 +595,28 @@ func TestSlowClose(t *testing.T) {
 	// The connection is held open (half-closed); Close must still end it promptly.
 	m.Close()
 }
+
+// SetContent updates the file in place: new bytes, ETag and Last-Modified from the next
+// request on, so If-Range with the old ETag falls back to the whole new file.
+func TestSetContent(t *testing.T) {
+	data := content(1000)
+	m := Start(t, data, ETag(`"v1"`), CorruptRange(0, 1))
+	c := client(t, m)
+	newer := bytes.Repeat([]byte("n"), 1500)
+	mod := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	m.SetContent(newer, `"v2"`, mod)
+	r := get(t, c, "GET", m.URL(), "bytes=0-9", "If-Range", `"v1"`)
+	if r.err != nil || r.resp.StatusCode != 200 || r.resp.Header.Get("ETag") != `"v2"` || len(r.body) != 1500 {
+		t.Fatalf("old If-Range after SetContent: %v %v %q", r.err, r.resp.Status, r.resp.Header.Get("ETag"))
+	}
+	if r.body[0] != 'n'^0xff || !bytes.Equal(r.body[1:], newer[1:]) {
+		t.Error("new content not served (with the corruption options applied)")
+	}
+	if lm := r.resp.Header.Get("Last-Modified"); lm != mod.Format(http.TimeFormat) {
+		t.Errorf("Last-Modified %q, want %q", lm, mod.Format(http.TimeFormat))
+	}
+	r = get(t, c, "GET", m.URL(), "bytes=10-19", "If-Range", `"v2"`)
+	if r.err != nil || r.resp.StatusCode != 206 || !bytes.Equal(r.body, newer[10:20]) {
+		t.Fatalf("current If-Range: %v %v", r.err, r.resp.Status)
+	}
+}
