@@ -292,6 +292,11 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 		}
 		rep, err := fetch.Get(ctx, m, opts)
 		ui.close()
+		if err == nil && ctx.Err() != nil {
+			// Interrupted before Get could start every file (it then returns no error
+			// for those): say so rather than exit 0 with files missing.
+			err = fmt.Errorf("%s: %w", red, ctx.Err())
+		}
 		mr.Report = rep
 		if err != nil {
 			mr.Error = err.Error()
