@@ -274,7 +274,7 @@ func (dc *discoverer) run(ctx context.Context) (*Discovery, error) {
 		f.Hashes = append(f.Hashes, metalink.Hash{Type: dg.Algorithm, Value: dg.Hex()})
 	}
 	d.Kind = DiscoveryDuplicates
-	f.URLs, d.Mirrors = dc.duplicates(d, base, final, dups, f.URLs)
+	f.URLs, d.Mirrors = dc.duplicates(d, base, dups, f.URLs)
 	d.Metalink = &metalink.Metalink{Files: []metalink.File{f}}
 	return d, nil
 }
@@ -460,8 +460,9 @@ func (dc *discoverer) describedBy(ctx context.Context, d *Discovery, base *url.U
 	return d, nil
 }
 
-// duplicates turns Link rel=duplicate fields into mirrors appended to urls.
-func (dc *discoverer) duplicates(d *Discovery, base, final *url.URL, dups []httphdr.Link, urls []metalink.URL) ([]metalink.URL, int) {
+// duplicates turns Link rel=duplicate fields (relative to base, the URL whose response
+// carried them) into mirrors appended to urls; it returns them and how many were added.
+func (dc *discoverer) duplicates(d *Discovery, base *url.URL, dups []httphdr.Link, urls []metalink.URL) ([]metalink.URL, int) {
 	seen := map[string]bool{dc.clean.String(): true, base.String(): true}
 	n, skipped, capped := 0, 0, 0
 	for _, l := range dups {
