@@ -360,3 +360,30 @@ func TestGetURLNames(t *testing.T) {
 		t.Error("-o: file differs")
 	}
 }
+
+// TestVerifyAndShowURL: verify and show read an http(s) SOURCE like get: a server's
+// Digest is enough to verify a local copy; a server with no Metalink/HTTP at all is
+// not a metalink.
+func TestVerifyAndShowURL(t *testing.T) {
+	data := discoverRandom(32<<10, 16)
+	sum := sha256.Sum256(data)
+	withDigest := mirrortest.Start(t, data, mirrortest.Path("/f.bin"),
+		mirrortest.Header("Repr-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(sum[:])+":"))
+	bare := mirrortest.Start(t, data, mirrortest.Path("/f.bin"))
+	local := filepath.Join(t.TempDir(), "f.bin")
+	os.WriteFile(local, data, 0o644)
+	if _, stderr, code := runCLI(t, "verify", withDigest.URL(), local); code != exitOK {
+		t.Errorf("verify against the digest: exit %d: %s", code, stderr)
+	}
+	data[100] ^= 1
+	os.WriteFile(local, data, 0o644)
+	if _, _, code := runCLI(t, "verify", withDigest.URL(), local); code != exitVerify {
+		t.Errorf("verify a changed copy: exit %d, want 3", code)
+	}
+	if _, stderr, code := runCLI(t, "verify", bare.URL(), local); code != exitVerify || !strings.Contains(stderr, "published no Metalink/HTTP") {
+		t.Errorf("verify against a bare server: exit %d: %s", code, stderr)
+	}
+	if out, stderr, code := runCLI(t, "show", withDigest.URL()); code != exitOK || !strings.Contains(out, "f.bin") {
+		t.Errorf("show URL: exit %d: %s %s", code, out, stderr)
+	}
+}
