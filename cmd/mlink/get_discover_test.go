@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -385,5 +386,24 @@ func TestVerifyAndShowURL(t *testing.T) {
 	}
 	if out, stderr, code := runCLI(t, "show", withDigest.URL()); code != exitOK || !strings.Contains(out, "f.bin") {
 		t.Errorf("show URL: exit %d: %s %s", code, out, stderr)
+	}
+}
+
+// TestGetWeakDigest: a server whose only digest is md5 gets the weak-hash policy of
+// metalinks: a warning, or a refusal with --require-strong-hash.
+func TestGetWeakDigest(t *testing.T) {
+	data := discoverRandom(32<<10, 17)
+	h := md5.Sum(data)
+	srv := mirrortest.Start(t, data, mirrortest.Header("Digest", "MD5="+base64.StdEncoding.EncodeToString(h[:])))
+	out := t.TempDir()
+	if _, stderr, code := runCLI(t, "get", srv.URL(), "-d", out, "--require-strong-hash", "--progress", "none"); code != exitVerify {
+		t.Errorf("--require-strong-hash: exit %d, want 3: %s", code, stderr)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("refused download left %v", entries)
+	}
+	_, stderr, code := runCLI(t, "get", srv.URL(), "-d", out, "--progress", "plain")
+	if code != exitOK || !strings.Contains(stderr, "weak") || !strings.Contains(stderr, "md5 digest") {
+		t.Errorf("md5 only: exit %d: %s", code, stderr)
 	}
 }
