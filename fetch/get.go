@@ -342,6 +342,10 @@ func Get(ctx context.Context, m *metalink.Metalink, opts Options) (*Report, erro
 			errs = append(errs, r.err)
 		}
 	}
+	if started < len(files) {
+		// Interrupted before these started (nothing of them was touched).
+		errs = append(errs, fmt.Errorf("%d of %d files not started: %w", len(files)-started, len(files), context.Cause(ctx)))
+	}
 	rep.Bytes = g.bytes.Load()
 	rep.Duration = time.Since(start)
 	return rep, errors.Join(errs...)
