@@ -210,7 +210,7 @@ func (g *getter) wait(ctx context.Context, m *mirror, n int) error {
 	return nil
 }
 
-// maxFilesInFlight bounds how many files of a multi-file metalink download at once.
+// maxFilesInFlight is the default of Options.MaxFiles.
 const maxFilesInFlight = 8
 
 // idleDelay is how long part of the connection budget must stay unused before the
@@ -224,7 +224,7 @@ const idleDelay = 10 * time.Millisecond
 // mirror host across files, LimitRate is one limiter for everything. The next file
 // starts once the previous one has started and either every running file has handed
 // out all its pieces (only its last requests are left) or part of the connection
-// budget stays unused for 10 ms; at most 8 files at once. Before any request
+// budget stays unused for 10 ms; at most MaxFiles (default 8) at once. Before any request
 // the target directory must be writable and hold the bytes still missing (ErrNoSpace).
 // The report lists every started file in metalink order, also on error; one file
 // failing does not stop the others, and the error joins the failures of all files
@@ -274,7 +274,7 @@ func Get(ctx context.Context, m *metalink.Metalink, opts Options) (*Report, erro
 	results := make([]result, len(files))
 	ended := make(chan int, len(files))
 	started, running := 0, 0
-	maxFiles := min(maxFilesInFlight, g.o.Connections)
+	maxFiles := min(g.o.MaxFiles, g.o.Connections)
 	begun := make(chan struct{})
 	close(begun)
 	var idleSince time.Time // when the budget was last seen idle (zero: busy)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -309,3 +310,50 @@ func TestMultiFileSharedRateLimit(t *testing.T) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// MaxFiles 1 downloads the files one after another; an interrupted Get reports the
+// files it did not start with the context's error.
+func TestMultiFileSequentialAndCancelled(t *testing.T) {
+	datas, fs, fileOpts := multiFiles(t, 4, 2)
+	m := mirrortest.Start(t, nil, fileOpts...)
+	ml := &metalink.Metalink{}
+	for k := range fs {
+		fs[k].URLs = []metalink.URL{{URL: m.FileURL(fmt.Sprintf("/f%02d.bin", k))}}
+		ml.Files = append(ml.Files, fs[k])
+	}
+	o := fastOpts(t.TempDir())
+	o.MaxFiles = 1
+	var mu sync.Mutex
+	inFlight, peak := 0, 0
+	o.OnEvent = func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e.Kind {
+		case EventFileStart:
+			inFlight++
+			peak = max(peak, inFlight)
+		case EventFileDone, EventFileFailed:
+			inFlight--
+		}
+	}
+	if _, err := Get(context.Background(), ml, o); err != nil {
+		t.Fatal(err)
+	}
+	for k := range fs {
+		assertFile(t, o.Dir, fs[k].Name, datas[k])
+	}
+	if peak != 1 {
+		t.Errorf("MaxFiles 1: %d files at once", peak)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	rep, err := Get(ctx, ml, fastOpts(dir))
+	if !errors.Is(err, context.Canceled) || len(rep.Files) != 0 {
+		t.Errorf("cancelled Get: %v, %d file reports; want context.Canceled and none started", err, len(rep.Files))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("cancelled Get left %v", entries)
+	}
+}

@@ -22,18 +22,24 @@ type Options struct {
 	// at most 10 redirects, http and https only, never https to http, and credentials
 	// dropped on any change of origin.
 	Client *http.Client
-	// Connections is the total number of concurrent requests (default 16; no upper cap).
+	// Connections is the total number of concurrent requests, across all files (default
+	// 16; no upper cap).
 	Connections int
-	// PerMirror is the number of concurrent requests to one mirror (default 4).
+	// PerMirror is the number of concurrent requests to one mirror host (scheme, host
+	// and port), across all files (default 4).
 	PerMirror int
+	// MaxFiles is the most files of a multi-file metalink downloading at once (default
+	// 8; 1 downloads them one after another). They share Connections either way.
+	MaxFiles int
 	// MaxMirrors limits how many mirrors of a file are used (0: all, at most 64).
 	MaxMirrors int
 	// Location lists ISO 3166-1 country codes whose mirrors are preferred to any other
 	// mirror of the same or worse priority (the --location flag).
 	Location []string
-	// LimitRate caps the total download rate in bytes per second (0: unlimited).
+	// LimitRate caps the total download rate of all files in bytes per second (0: unlimited).
 	LimitRate int64
-	// MirrorLimitRate caps each mirror's download rate in bytes per second (0: unlimited).
+	// MirrorLimitRate caps each mirror host's download rate in bytes per second, across
+	// all files (0: unlimited).
 	MirrorLimitRate int64
 	// MaxBadPieces is the number of pieces that failed their hash after which a mirror
 	// is quarantined for the rest of the run (default 2).
@@ -84,6 +90,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.PerMirror <= 0 {
 		c.PerMirror = 4
+	}
+	if c.MaxFiles <= 0 {
+		c.MaxFiles = maxFilesInFlight
 	}
 	if c.MaxMirrors <= 0 || c.MaxMirrors > maxMirrors {
 		c.MaxMirrors = maxMirrors
