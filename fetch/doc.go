@@ -85,7 +85,7 @@
 // The next file (in metalink order) starts once the previous one has begun and either
 // every running file has handed out all its pieces (job.tail: only its last requests
 // and end-game races are left) or part of the global budget stayed unused for 10 ms; at
-// most 8 files run at once. Events carry their File, and may interleave across files.
+// most MaxFiles (default 8) run at once. Events carry their File, and may interleave across files.
 // The report lists the files in metalink order; a failed file does not stop the others
 // and Get's error joins every file's error.
 //
