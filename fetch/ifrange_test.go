@@ -306,3 +306,34 @@ func TestIfRangePlainSourceUnchangedResumes(t *testing.T) {
 		}
 	}
 }
+
+// Only strong validators may go into If-Range (RFC 9110 13.1.5): a weak ETag never, a
+// Last-Modified only when at least a second older than the response's Date.
+func TestStrongValidator(t *testing.T) {
+	date := "Thu, 26 Nov 2026 02:00:00 GMT"
+	for _, c := range []struct {
+		etag, lm, date string
+		want           journalValidator
+	}{
+		{`"abc"`, "", date, journalValidator{ETag: `"abc"`}},
+		{`W/"abc"`, "", date, journalValidator{}},
+		{`abc`, "", date, journalValidator{}}, // unquoted: malformed
+		{"", "Thu, 26 Nov 2026 01:59:59 GMT", date, journalValidator{LastModified: "Thu, 26 Nov 2026 01:59:59 GMT"}},
+		{"", date, date, journalValidator{}}, // same second: weak
+		{"", "Thu, 26 Nov 2026 01:59:59 GMT", "", journalValidator{}},
+		{`W/"x"`, "Wed, 25 Nov 2026 00:00:00 GMT", date, journalValidator{LastModified: "Wed, 25 Nov 2026 00:00:00 GMT"}},
+	} {
+		h := http.Header{}
+		for k, v := range map[string]string{"ETag": c.etag, "Last-Modified": c.lm, "Date": c.date} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		if got := strongValidator(h); got != c.want {
+			t.Errorf("ETag %q Last-Modified %q Date %q: %+v, want %+v", c.etag, c.lm, c.date, got, c.want)
+		}
+	}
+	if got := (journalValidator{ETag: `"e"`, LastModified: date}).ifRange(); got != `"e"` {
+		t.Errorf("If-Range prefers the ETag: got %q", got)
+	}
+}

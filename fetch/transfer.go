@@ -383,6 +383,12 @@ func strongValidator(h http.Header) journalValidator {
 // A different ETag (or, without one, a different Last-Modified) means the mirror's
 // file changed although it answered the range (it ignored If-Range): ErrChanged.
 func (j *job) checkValidators(m *mirror, sent journalValidator, resp *http.Response) error {
+	if sent.ifRange() == "" {
+		// Sent before anything was known; a concurrent request may have learnt it since.
+		j.mu.Lock()
+		sent = m.val
+		j.mu.Unlock()
+	}
 	if sent.ETag != "" {
 		if et := resp.Header.Get("ETag"); et != "" && et != sent.ETag {
 			return fmt.Errorf("%w: ETag %s, earlier %s (If-Range ignored)", ErrChanged, et, sent.ETag)
