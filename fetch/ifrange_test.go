@@ -337,3 +337,40 @@ func TestStrongValidator(t *testing.T) {
 		t.Errorf("If-Range prefers the ETag: got %q", got)
 	}
 }
+
+// Without an ETag the Last-Modified date (strong: older than the response's Date by
+// more than a second) is the validator: sent as If-Range, and a mirror whose file got
+// a new date answers 200 and is dropped as changed.
+func TestIfRangeLastModified(t *testing.T) {
+	data, f := testFile(t, "f.bin", 256<<10, tPlen, 74)
+	a := mirrortest.Start(t, data, mirrortest.ETag(""), mirrortest.Throttle(128<<10))
+	b := mirrortest.Start(t, data, mirrortest.ETag(""), mirrortest.Throttle(128<<10))
+	f.URLs = []metalink.URL{{URL: a.URL(), Priority: 1}, {URL: b.URL(), Priority: 2}}
+	ml := &metalink.Metalink{Files: []metalink.File{f}}
+	dir := t.TempDir()
+	interruptAfter(t, ml, fastOpts(dir), 4)
+	resp, err := http.Head(b.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	lm := resp.Header.Get("Last-Modified")
+
+	changed := bytes.Clone(data)
+	changed[len(changed)-1] ^= 1
+	b.SetContent(changed, "", time.Now().Add(-time.Hour))
+	fromB := len(b.Requests())
+	rep, err := Get(context.Background(), ml, fastOpts(dir))
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	if rb := mirrorReport(t, rep, b.URL()); rb.State != MirrorChanged || rb.Bytes != 0 || !strings.Contains(rb.LastError, lm) {
+		t.Errorf("changed mirror: %+v; want changed, nothing read, %q named", rb, lm)
+	}
+	for _, ir := range ifRanges(b, fromB) {
+		if ir != lm {
+			t.Errorf("If-Range %q, want the Last-Modified %q", ir, lm)
+		}
+	}
+}
