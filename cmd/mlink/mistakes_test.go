@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -175,5 +176,42 @@ func TestPushTokenMistakes(t *testing.T) {
 	_, stderr, code = runCLI(t, "push", "--token-file", bad, a, srv.URL+"/x")
 	if code != exitError || !strings.Contains(stderr, "the token in "+bad+" is not the one the server accepts") || strings.Contains(stderr, "wrong-token") {
 		t.Errorf("wrong token: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestPushTargetMistakes: the last argument of push is the URL; say so when it is
+// a local file (the URL was forgotten), a host name without scheme or another scheme.
+func TestPushTargetMistakes(t *testing.T) {
+	a, _ := pushCLIFile(t, "a.bin", 100)
+	b, _ := pushCLIFile(t, "b.bin", 100)
+	for _, tc := range []struct {
+		target, want string
+	}{
+		{b, "the last argument must be the URL to upload to, but " + b + " is a local file: mlink push FILE... URL"},
+		{"m.example.org/pub/", "the last argument must be the URL to upload to; give it with its scheme: https://m.example.org/pub/"},
+		{"ftp://u:secret@m.example.org/pub/", `unsupported scheme "ftp": mlink pushes to http:// and https:// URLs only`},
+		{"https:///pub/", `the last argument must be the URL to upload to, with a host: got "https:///pub/"`},
+	} {
+		_, stderr, code := runCLI(t, "push", a, tc.target)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "secret") {
+			t.Errorf("mlink push a.bin %s: exit %d, stderr %q; want exit 2 and %q", tc.target, code, stderr, tc.want)
+		}
+	}
+	_, stderr, code := runCLI(t, "push", a)
+	if code != exitUsage || !strings.Contains(stderr, "mlink: push needs the files and then the URL to upload them to: mlink push FILE... URL") {
+		t.Errorf("mlink push FILE: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestServeAddrInUse: a port already taken says what to do.
+func TestServeAddrInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, stderr, code := runCLI(t, "serve", "--addr", ln.Addr().String(), t.TempDir())
+	if code != exitError || !strings.Contains(stderr, "another program listens on "+ln.Addr().String()+": stop it or give another --addr") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }

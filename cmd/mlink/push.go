@@ -69,7 +69,12 @@ printed.
 		Example: `  mlink push --token-file ~/.config/mlink/token dist/app-1.0.tar.gz https://mirror.example.org/pub/
   mlink push --token-file token --chunk-size 32MiB big.iso https://mirror.example.org/pub/isos/big-2024.iso
   mlink push --json --publish-meta4 app.meta4 --token-file token dist/app.tar.gz dist/app.tar.gz.asc https://m.example.org/pub/`,
-		Args: cobra.MinimumNArgs(2),
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageError("push needs the files and then the URL to upload them to: mlink push FILE... URL")
+			}
+			return nil
+		},
 		RunE: func(c *cobra.Command, args []string) error { return runPush(e, args, &fl) },
 	}
 	f := c.Flags()
@@ -104,7 +109,7 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 	files, target := args[:len(args)-1], args[len(args)-1]
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageError("the last argument must be an http(s) URL, got %q", pushRedact(target))
+		return pushTargetMistake(target)
 	}
 	isDir := strings.HasSuffix(u.Path, "/")
 	if !isDir && len(files) > 1 {
@@ -254,6 +259,27 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 		return withCode(worst, fmt.Errorf("push: %d file(s) pushed, %d failure(s)", len(sum.Pushed), len(sum.Failed)))
 	}
 	return nil
+}
+
+// pushTargetMistake explains why the last argument is not an upload URL: another
+// scheme, a host name written without its scheme, or a local path (the URL was
+// forgotten, so the last file was taken for it).
+func pushTargetMistake(target string) error {
+	red := pushRedact(target)
+	if m := mistakeSchemeRE.FindString(target); m != "" {
+		scheme := strings.ToLower(strings.TrimSuffix(m, "://"))
+		if scheme != "http" && scheme != "https" {
+			return usageError("%s: unsupported scheme %q: mlink pushes to http:// and https:// URLs only", red, scheme)
+		}
+		return usageError("the last argument must be the URL to upload to, with a host: got %q", red)
+	}
+	if _, err := os.Stat(target); err == nil {
+		return usageError("the last argument must be the URL to upload to, but %s is a local file: mlink push FILE... URL", target)
+	}
+	if mistakeLooksLikeHost(target) {
+		return usageError("the last argument must be the URL to upload to; give it with its scheme: https://%s", red)
+	}
+	return usageError("the last argument must be the http(s) URL to upload to, got %q", red)
 }
 
 // pushAuthHint says what to do when the server refused the upload token: none was

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/mlinkdev/mlink/publish"
@@ -143,7 +144,7 @@ NAME is at URL/NAME on each mirror.`,
 			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
-				return err
+				return serveListenHint(err, addr)
 			}
 			srv := publish.NewServer(addr, handler, logger)
 			scheme := "http"
@@ -207,4 +208,15 @@ func serveCheckDir(dir string) error {
 		return fmt.Errorf("%s is a file; serve publishes a directory tree, so give its directory: mlink serve %s", dir, filepath.Dir(dir))
 	}
 	return nil
+}
+
+// serveListenHint adds what to do to the two usual reasons a listen fails.
+func serveListenHint(err error, addr string) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%w; another program listens on %s: stop it or give another --addr (e.g. 127.0.0.1:8081)", err, addr)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("%w; ports below 1024 need privileges: give --addr with a higher port (e.g. 127.0.0.1:8080) behind a reverse proxy, or grant CAP_NET_BIND_SERVICE", err)
+	}
+	return err
 }
