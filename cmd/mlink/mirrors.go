@@ -32,9 +32,21 @@ stale, corrupt, no-range, down); with --prune it writes the metalink without the
 mirrors that failed.`,
 		Example: `  mlink mirrors check release.meta4
   mlink mirrors check release.meta4 --prune -o release.pruned.meta4`,
-		Args: cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			hint := "the command is: mlink mirrors check METALINK"
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = "did you mean " + s[0] + "? (mlink mirrors " + s[0] + " METALINK)"
+			} else if strings.HasSuffix(args[0], ".meta4") || strings.HasSuffix(args[0], ".metalink") {
+				hint = "to check the mirrors of " + args[0] + ": mlink mirrors check " + args[0]
+			}
+			return usageError("unknown command %q for \"mlink mirrors\"; %s", args[0], hint)
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
+	cmd.SuggestionsMinimumDistance = 2
 	cmd.AddCommand(newMirrorsCheckCmd(e))
 	return cmd
 }

@@ -215,3 +215,30 @@ func TestServeAddrInUse(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestFlagFileMistakes: flags naming files say which flag when the file is
+// missing; a mirror without scheme and a mistyped subcommand say what to write.
+func TestFlagFileMistakes(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope.txt")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"publish", "--no-cache", "--mirrors", missing, dir}, exitError, "mlink: --mirrors: open " + missing + ": no such file or directory"},
+		{[]string{"serve", "--mirrors", missing, dir}, exitError, "mlink: --mirrors: open " + missing},
+		{[]string{"serve", "--tls-cert", missing, "--tls-key", missing, dir}, exitError, "mlink: --tls-cert " + missing + ", --tls-key " + missing + ": open"},
+		{[]string{"publish", "--no-cache", "--mirror", "m.example.org/pub/,priority=1", dir}, exitUsage, `a mirror is a URL with its scheme: --mirror https://m.example.org/pub/,priority=1`},
+		{[]string{"mirrors", "chek", "a.meta4"}, exitUsage, `unknown command "chek" for "mlink mirrors"; did you mean check? (mlink mirrors check METALINK)`},
+		{[]string{"mirrors", "a.meta4"}, exitUsage, `to check the mirrors of a.meta4: mlink mirrors check a.meta4`},
+	} {
+		_, stderr, code := runCLI(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("mlink %q: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+		if strings.Contains(stderr, "serving") {
+			t.Errorf("mlink %q said it was serving: %q", tc.args, stderr)
+		}
+	}
+}

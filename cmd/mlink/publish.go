@@ -293,6 +293,9 @@ func publishOptions(e *env, fl *publishFlags) (publish.Options, metalink.Format,
 	for _, m := range fl.mirrors {
 		mi, err := publish.ParseMirrorFlag(m)
 		if err != nil {
+			if base, _, _ := strings.Cut(m, ","); !strings.Contains(base, "://") && mistakeLooksLikeHost(base) {
+				return o, "", usageError("--mirror %q: a mirror is a URL with its scheme: --mirror https://%s", m, m)
+			}
 			return o, "", usageError("--mirror %q: %v", m, err)
 		}
 		o.Mirrors = append(o.Mirrors, mi)
@@ -300,7 +303,7 @@ func publishOptions(e *env, fl *publishFlags) (publish.Options, metalink.Format,
 	if fl.mirrorsFile != "" {
 		f, err := os.Open(fl.mirrorsFile)
 		if err != nil {
-			return o, "", err
+			return o, "", fmt.Errorf("--mirrors: %w", err)
 		}
 		ms, err := publish.ParseMirrorsFile(f)
 		f.Close()

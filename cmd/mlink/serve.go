@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -89,7 +90,7 @@ NAME is at URL/NAME on each mirror.`,
 			if mirrorsFile != "" {
 				f, err := os.Open(mirrorsFile)
 				if err != nil {
-					return err
+					return fmt.Errorf("--mirrors: %w", err)
 				}
 				ms, err := publish.ParseMirrorsFile(f)
 				f.Close()
@@ -141,6 +142,13 @@ NAME is at URL/NAME on each mirror.`,
 				}
 				defer up.Close()
 				handler = up.Mount(h)
+			}
+			if certFile != "" {
+				// Loaded again by ServeTLS; checked here so that a bad pair fails
+				// before "serving ..." is printed.
+				if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+					return fmt.Errorf("--tls-cert %s, --tls-key %s: %w", certFile, keyFile, err)
+				}
 			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
