@@ -245,7 +245,6 @@ func TestTmuxGetProgress(t *testing.T) {
 	// fetch logs a piece that failed its hash; that line must land above the bars,
 	// not shift them (which leaves a stale copy of the top bar on the screen).
 	t.Run("log lines", func(t *testing.T) {
-		t.Skip("needs runGet to give fetch opts.Logger = ui.logger(opts.Logger) (get.go); until then the warnings are written under the bars")
 		dir := t.TempDir()
 		s := tmuxStart(t, dir, bin, "get", meta4Bad, "-d", dir)
 		screens, last, status := s.watch(nil)
