@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -143,27 +142,16 @@ file:// URLs (mlink fetches http:// and https:// only).
 
 // getParseRate parses "500k", "20M", "1.5G" (1024-based) or plain bytes/s; "" is 0.
 func getParseRate(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+	t := strings.TrimSpace(s)
+	if t == "" {
 		return 0, nil
 	}
-	mult := 1.0
-	switch strings.ToLower(s[len(s)-1:]) {
-	case "k":
-		mult = 1 << 10
-	case "m":
-		mult = 1 << 20
-	case "g":
-		mult = 1 << 30
+	t = strings.TrimSuffix(t, "/s") // 20MB/s
+	n, ok := parseByteSize(t, true)
+	if !ok || n > 1<<50 {
+		return 0, fmt.Errorf("bad rate %q: want bytes per second, e.g. 500K, 20M, 1.5GiB", s)
 	}
-	if mult != 1 {
-		s = s[:len(s)-1]
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v < 0 || v*mult > 1<<50 {
-		return 0, fmt.Errorf("bad rate %q", s)
-	}
-	return int64(v * mult), nil
+	return n, nil
 }
 
 // getResult is the --json output.

@@ -120,9 +120,15 @@ func TestGetCommandUsage(t *testing.T) {
 }
 
 func TestParseRate(t *testing.T) {
-	for in, want := range map[string]int64{"": 0, "100": 100, "2k": 2048, "1.5M": 3 << 19, "1g": 1 << 30} {
+	for in, want := range map[string]int64{"": 0, "100": 100, "2k": 2048, "1.5M": 3 << 19, "1g": 1 << 30,
+		"20MiB": 20 << 20, "20MB/s": 20 << 20, "512 KiB": 512 << 10, "1.5GiB": 3 << 29} {
 		if got, err := getParseRate(in); err != nil || got != want {
 			t.Errorf("getParseRate(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"fast", "-1M", "+1M", "1e3", "0x10", "NaN", "Inf", "M", "2PiB", "1..5M"} {
+		if got, err := getParseRate(in); err == nil {
+			t.Errorf("getParseRate(%q) = %d, accepted", in, got)
 		}
 	}
 }

@@ -401,25 +401,13 @@ func publishMirrorNotes(mirrors []publish.Mirror, docs []publish.Document) (note
 
 // parsePieceSize parses "auto" (0) or a size with an optional binary unit.
 func parsePieceSize(s string) (int64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	if t == "auto" {
+	if strings.EqualFold(strings.TrimSpace(s), "auto") {
 		return 0, nil
 	}
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"ki", 1 << 10}, {"mi", 1 << 20}, {"gi", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 || n > publish.MaxPieceSize/mult {
+	n, ok := parseByteSize(s, false)
+	if !ok || n <= 0 || n > publish.MaxPieceSize {
 		return 0, fmt.Errorf("%q: want auto or a size from %d bytes to 1GiB (e.g. 256K, 4MiB)", s, publish.MinPieceSize)
 	}
-	n *= mult
 	if n < publish.MinPieceSize {
 		return 0, fmt.Errorf("%q: smaller than %d bytes", s, publish.MinPieceSize)
 	}

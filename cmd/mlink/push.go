@@ -13,7 +13,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -338,23 +337,12 @@ func pushToken(file string) (string, error) {
 
 // pushParseSize parses a chunk size: bytes, or with a K/M/G binary unit.
 func pushParseSize(s string) (int64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"ki", 1 << 10}, {"mi", 1 << 20}, {"gi", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
 	const lo, hi = 4 << 10, 4 << 30
-	if err != nil || n <= 0 || n > hi/mult || n*mult < lo {
+	n, ok := parseByteSize(s, false)
+	if !ok || n < lo || n > hi {
 		return 0, fmt.Errorf("%q: want a size from 4KiB to 4GiB (e.g. 512KiB, 8MiB)", s)
 	}
-	return n * mult, nil
+	return n, nil
 }
 
 // pushGenerate builds the metalink of files (mlink publish's defaults: sha-256,
