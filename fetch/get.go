@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -674,6 +675,13 @@ func (g *getter) getFileBegun(ctx context.Context, root *os.Root, f *metalink.Fi
 				j.whole.present(i)
 			}
 		}
+		if len(good) == j.n && j.ptype != "" {
+			var n int
+			n, fr.ResumedPartial = j.findPartials()
+			if n > 0 {
+				g.o.Logger.Info("resuming unfinished pieces from their first bytes", "file", f.Name, "pieces", n, "bytes", fr.ResumedPartial)
+			}
+		}
 		var sink *journalSink
 		if jn != nil {
 			sink = journalStartSink(jn, part, time.Second, func(err error) {
@@ -753,6 +761,70 @@ func (g *getter) getFileBegun(ctx context.Context, root *os.Root, f *metalink.Fi
 		jn.remove() // the file is complete under its name; a leftover journal is harmless
 	}
 	return fr, err
+}
+
+// findPartials finds, in the part file of an interrupted run, the first bytes of the
+// pieces it does not have: a request streams what it receives into the part file
+// (readPiece), so a run killed in the middle of a piece leaves its start there, followed
+// by zeros (never written; preallocated or sparse). The prefix is taken up to its last
+// non-zero byte (zeros that belong to the data are simply fetched again) and only the
+// rest of the piece is requested; the piece is still verified whole, and a prefix that
+// turns out wrong (not fsynced before a crash, or from a mirror that sent bad data) is
+// dropped and the piece fetched whole, blaming nobody. It returns the number of such
+// pieces and their bytes. Call it before run.
+func (j *job) findPartials() (pieces int, bytes int64) {
+	buf := j.getBuf()
+	defer j.putBuf(buf)
+	for i := 0; i < j.n; i++ {
+		if j.have[i] {
+			continue
+		}
+		off, l := j.pieceRange(i)
+		head := min(l, int64(len(zeroBlock)))
+		if _, err := j.out.ReadAt(buf[:head], off); err != nil || isZero(buf[:head]) {
+			continue
+		}
+		if _, err := j.out.ReadAt(buf[:l], off); err != nil {
+			continue
+		}
+		k := dataEnd(buf[:l])
+		if k >= l {
+			continue // all there, yet not good: garbage
+		}
+		j.partial[i] = k
+		pieces++
+		bytes += k
+	}
+	return pieces, bytes
+}
+
+var zeroBlock [4096]byte
+
+func isZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroBlock))
+		if !bytes.Equal(b[:n], zeroBlock[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// dataEnd is the length of b without its trailing zero bytes.
+func dataEnd(b []byte) int64 {
+	end := len(b)
+	for end > 0 {
+		start := max(end-len(zeroBlock), 0)
+		if !isZero(b[start:end]) {
+			for end > start && b[end-1] == 0 {
+				end--
+			}
+			return int64(end)
+		}
+		end = start
+	}
+	return 0
 }
 
 // isDiskFull reports whether err is the file system running out of space (or quota).
@@ -869,6 +941,9 @@ func (g *getter) newJob(f *metalink.File, part *os.File, whole []metalink.Hash, 
 		j.ptype, j.psums = "", nil
 	}
 	j.have = make([]bool, j.n)
+	j.partial = make([]int64, j.n)
+	j.streamW = make([]int8, j.n)
+	j.wcond = sync.NewCond(&j.mu)
 	j.claimed = make([]bool, j.n)
 	j.holders = make([]int8, j.n)
 	j.badFrom = make([]uint64, j.n)

@@ -80,7 +80,9 @@ type assignment struct {
 
 	// guarded by job.mu
 	lo, end   int
-	streaming bool // piece lo is being received
+	first     int   // lo when the request was made
+	from      int64 // bytes of piece first already on disk (partial resume); the request starts after them
+	streaming bool  // piece lo is being received
 	loStart   time.Time
 	pos       int64 // bytes of piece lo received so far (for ETAs)
 }
@@ -105,7 +107,10 @@ type job struct {
 	mirrors []*mirror
 
 	mu        sync.Mutex
-	have      []bool // verified and written (or present before the run)
+	have      []bool  // verified and written (or present before the run)
+	partial   []int64 // bytes at the start of a missing piece found on disk (resume); 0: none
+	streamW   []int8  // streaming writes into the piece in progress (see streamWrite)
+	wcond     *sync.Cond
 	claimed   []bool // being written by a winner
 	holders   []int8 // requests currently holding the piece
 	badFrom   []uint64
@@ -319,10 +324,13 @@ func (j *job) nextLocked(ctx context.Context, m *mirror, seq bool) (a *assignmen
 		}
 		k := j.wantLocked(m)
 		end := i + 1
-		for end < j.n && end-i < k && !j.have[end] && j.holders[end] == 0 && j.badFrom[end]&bit == 0 {
+		// A piece with a prefix on disk only ever starts a request (a Range cannot skip it).
+		for end < j.n && end-i < k && !j.have[end] && j.holders[end] == 0 && j.badFrom[end]&bit == 0 && j.partial[end] == 0 {
 			end++
 		}
-		return j.newAssignLocked(ctx, m, i, end, false, false), nil, nil, false
+		a := j.newAssignLocked(ctx, m, i, end, false, false)
+		a.from = j.partial[i]
+		return a, nil, nil, false
 	}
 	if j.scan >= j.n && !j.tail.Load() {
 		j.tail.Store(true)
@@ -353,7 +361,7 @@ func (j *job) nextLocked(ctx context.Context, m *mirror, seq bool) (a *assignmen
 }
 
 func (j *job) newAssignLocked(ctx context.Context, m *mirror, lo, end int, race, seq bool) *assignment {
-	a := &assignment{m: m, lo: lo, end: end, race: race, seq: seq}
+	a := &assignment{m: m, lo: lo, end: end, first: lo, race: race, seq: seq}
 	a.ctx, a.cancel = context.WithCancelCause(ctx)
 	if !seq {
 		for i := lo; i < end; i++ {
@@ -363,6 +371,14 @@ func (j *job) newAssignLocked(ctx context.Context, m *mirror, lo, end int, race,
 	j.assigns[a] = struct{}{}
 	m.requests++
 	return a
+}
+
+// fromFor is how many bytes of piece p this request took from the disk, not the network.
+func (a *assignment) fromFor(p int) int64 {
+	if p == a.first {
+		return a.from
+	}
+	return 0
 }
 
 func (j *job) workersLocked() int {

@@ -91,6 +91,10 @@ type FileReport struct {
 	Pieces    int `json:"pieces"`
 	BadPieces int `json:"bad_pieces"`
 	Resumed   int `json:"resumed_pieces,omitempty"`
+	// ResumedPartial is the bytes at the start of unfinished pieces found in the part
+	// file of an interrupted run: only the rest of those pieces was requested (each is
+	// still verified whole).
+	ResumedPartial int64 `json:"resumed_partial_bytes,omitempty"`
 	// Restarted counts how often the download started over from zero: a file without
 	// piece hashes whose source changed while chunks of the old version were held
 	// (those chunks cannot be told apart from the new ones, so all were discarded).

@@ -94,6 +94,7 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 	if a.seq {
 		off, length = 0, j.size
 	} else {
+		off += a.from // the start of piece lo is on disk already
 		lastOff, lastLen := j.pieceRange(end - 1)
 		length = lastOff + lastLen - off
 	}
@@ -172,7 +173,8 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 		j.mu.Unlock()
 
 		skip := a.seq && j.pieceDone(p)
-		buf, ok, err := j.readPiece(a, resp.Body, p, skip, wd)
+		from := a.fromFor(p)
+		buf, written, ok, err := j.readPiece(a, resp.Body, p, skip, from, wd)
 		if err != nil {
 			if a.seq && errors.Is(err, io.ErrUnexpectedEOF) && resp.ContentLength < 0 {
 				err = fmt.Errorf("%w: body shorter than the file", ErrSizeMismatch)
@@ -196,6 +198,18 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 			pieceEnd()
 			continue
 		}
+		if !ok && from > 0 {
+			// The prefix from the interrupted run (source unknown, maybe never fsynced)
+			// or this response is wrong: forget the prefix and fetch the whole piece,
+			// blaming nobody.
+			j.putBuf(buf)
+			j.mu.Lock()
+			j.partial[p] = 0
+			j.mu.Unlock()
+			pieceEnd()
+			j.g.o.Logger.Info("piece resumed from its partial bytes failed its hash; fetching it whole", "file", j.name, "piece", p, "mirror", m.name)
+			return nil, "", 0
+		}
 		if !ok {
 			j.putBuf(buf)
 			pieceEnd()
@@ -207,7 +221,7 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 			}
 			continue
 		}
-		err = j.completePiece(a, p, buf)
+		err = j.completePiece(a, p, buf, written)
 		pieceEnd()
 		if err != nil {
 			return err, "", 0
@@ -222,19 +236,44 @@ func (j *job) pieceDone(p int) bool {
 	return j.have[p] || j.claimed[p]
 }
 
+// streamBatch is how many received bytes of a piece are written to the part file at a
+// time while the piece streams (so that a killed run leaves them for the next one).
+// Pieces up to this size are written whole once verified. 256 KiB costs no measurable
+// CPU in BenchmarkGet (64 KiB cost about 9% more in the workers).
+const streamBatch = 256 << 10
+
 // readPiece reads piece p (exactly its length) from body, charging the rate limiters
 // after each read and hashing as it goes. ok reports whether the piece hash matched
 // (always true without piece hashes). With skip the bytes are read and discarded.
-func (j *job) readPiece(a *assignment, body io.Reader, p int, skip bool, wd *watchdog) (buf []byte, ok bool, err error) {
-	_, length := j.pieceRange(p)
+//
+// from > 0: the first from bytes of the piece are taken from the part file (left by an
+// interrupted run) and only the rest is read from body. With piece hashes, the request
+// that owns the piece (not an end-game racer, not the sequential fallback) also writes
+// what it receives to the part file every streamBatch bytes (streamWrite), unverified:
+// the piece only counts once its hash verified, but a run killed in the middle of it
+// leaves its first bytes for the next one (see findPartials). written is how many
+// bytes of the piece are on disk that way (the prefix included).
+func (j *job) readPiece(a *assignment, body io.Reader, p int, skip bool, from int64, wd *watchdog) (buf []byte, written int64, ok bool, err error) {
+	off, length := j.pieceRange(p)
 	buf = j.getBuf()
 	var h hash.Hash
 	if j.ptype != "" && !skip {
 		h, _ = digest.Get(j.ptype)
 		defer digest.Put(j.ptype, h)
 	}
-	chunk := j.g.chunk(a.m)
 	var got int64
+	if from > 0 {
+		if _, err := j.out.ReadAt(buf[:from], off); err != nil {
+			j.putBuf(buf)
+			return nil, 0, false, fmt.Errorf("piece %d: reading its first %d bytes back: %w", p, from, err)
+		}
+		if h != nil {
+			h.Write(buf[:from])
+		}
+		got, written = from, from
+	}
+	stream := h != nil && !a.race && !a.seq
+	chunk := j.g.chunk(a.m)
 	for got < length {
 		want := min(int64(chunk), length-got)
 		n, rerr := body.Read(buf[got : got+want])
@@ -249,7 +288,15 @@ func (j *job) readPiece(a *assignment, body io.Reader, p int, skip bool, wd *wat
 			j.mu.Lock()
 			a.pos = got
 			j.mu.Unlock()
-			if werr := j.g.wait(a.ctx, a.m, n); werr != nil {
+			if stream && got-written >= streamBatch && got < length {
+				var werr error
+				if stream, werr = j.streamWrite(p, buf[written:got], off+written); werr != nil {
+					rerr = werr
+				} else if stream {
+					written = got
+				}
+			}
+			if werr := j.g.wait(a.ctx, a.m, n); werr != nil && rerr == nil {
 				rerr = werr
 			}
 		}
@@ -261,18 +308,45 @@ func (j *job) readPiece(a *assignment, body io.Reader, p int, skip bool, wd *wat
 				rerr = c
 			}
 			j.putBuf(buf)
-			return nil, false, fmt.Errorf("piece %d: %w", p, rerr)
+			return nil, 0, false, fmt.Errorf("piece %d: %w", p, rerr)
 		}
 	}
 	if skip || h == nil {
-		return buf[:length], true, nil
+		return buf[:length], written, true, nil
 	}
-	return buf[:length], subtle.ConstantTimeCompare(h.Sum(nil), j.psums[p]) == 1, nil
+	return buf[:length], written, subtle.ConstantTimeCompare(h.Sum(nil), j.psums[p]) == 1, nil
+}
+
+// streamWrite writes b, received but not yet verified bytes of piece p, at off in the
+// part file. It reports false (and writes nothing) once another request claimed the
+// piece; a write error ends the job (a disk error). The claimant of a piece waits for
+// streaming writes in progress before it writes (completePiece), so a loser's late
+// bytes never land over a verified piece.
+func (j *job) streamWrite(p int, b []byte, off int64) (bool, error) {
+	j.mu.Lock()
+	if j.claimed[p] || j.have[p] || j.finished {
+		j.mu.Unlock()
+		return false, nil
+	}
+	j.streamW[p]++
+	j.mu.Unlock()
+	_, err := j.out.WriteAt(b, off)
+	j.mu.Lock()
+	j.streamW[p]--
+	if j.streamW[p] == 0 {
+		j.wcond.Broadcast()
+	}
+	if err != nil {
+		j.finishLocked(fmt.Errorf("writing %s: %w", j.name, err))
+	}
+	j.mu.Unlock()
+	return err == nil, err
 }
 
 // completePiece writes a verified piece unless another copy won; the winner cancels
-// the other requests that are receiving the same piece.
-func (j *job) completePiece(a *assignment, p int, buf []byte) error {
+// the other requests that are receiving the same piece. written bytes at the start of
+// buf are on disk already (streamed by this request, or a prefix from an earlier run).
+func (j *job) completePiece(a *assignment, p int, buf []byte, written int64) error {
 	m := a.m
 	j.mu.Lock()
 	if j.have[p] || j.claimed[p] || j.finished {
@@ -281,9 +355,12 @@ func (j *job) completePiece(a *assignment, p int, buf []byte) error {
 		return nil
 	}
 	j.claimed[p] = true
+	for j.streamW[p] > 0 { // another request's unverified bytes still being written
+		j.wcond.Wait()
+	}
 	j.mu.Unlock()
 	off, _ := j.pieceRange(p)
-	if _, err := j.out.WriteAt(buf, off); err != nil {
+	if _, err := j.out.WriteAt(buf[written:], off+written); err != nil {
 		j.mu.Lock()
 		j.finishLocked(fmt.Errorf("writing %s: %w", j.name, err))
 		j.mu.Unlock()
@@ -294,10 +371,11 @@ func (j *job) completePiece(a *assignment, p int, buf []byte) error {
 	j.mu.Lock()
 	j.have[p] = true
 	j.nhave++
+	j.partial[p] = 0
 	m.good += int64(len(buf))
 	m.consecErr = 0
 	if el := time.Since(a.loStart).Seconds(); el > 0 {
-		sample := float64(len(buf)) / el
+		sample := float64(int64(len(buf))-a.fromFor(p)) / el
 		if m.connSpeed == 0 {
 			m.connSpeed = sample
 		} else {
