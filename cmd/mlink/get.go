@@ -204,24 +204,11 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 	for _, src := range args {
 		red := redactSource(src)
 		mr := metalinkResult{Source: red}
-		named := func(err error) error {
-			if strings.HasPrefix(err.Error(), red) {
-				return err
-			}
-			return fmt.Errorf("%s: %w", red, err)
-		}
 		d, err := getSource(ctx, src, o.Output)
 		if err != nil {
 			mr.Error = err.Error()
 			res.Metalinks = append(res.Metalinks, mr)
-			c := exitError
-			if getIsBadInput(err) {
-				c = exitVerify
-			}
-			if ctx.Err() != nil {
-				c = exitInterrupted
-			}
-			note(c, named(err))
+			note(sourceError(ctx, src, err))
 			continue
 		}
 		m := d.Metalink
@@ -396,6 +383,23 @@ func loadMetalink(ctx context.Context, src string) (*metalink.Metalink, error) {
 			metalink.ErrNotMetalink, redactSource(src))
 	}
 	return d.Metalink, nil
+}
+
+// sourceError is the error of a metalink source that could not be loaded, named by
+// the (redacted) source once, with its exit code: 130 when interrupted, 3 when the
+// source is bad input (not a metalink, too large, unsafe, refused), else 1.
+func sourceError(ctx context.Context, src string, err error) (int, error) {
+	c := exitError
+	if getIsBadInput(err) {
+		c = exitVerify
+	}
+	if ctx.Err() != nil {
+		c = exitInterrupted
+	}
+	if red := redactSource(src); !strings.HasPrefix(err.Error(), red) {
+		err = fmt.Errorf("%s: %w", red, err)
+	}
+	return c, err
 }
 
 // isHTTPURL reports whether src is an http or https URL (scheme in any case).

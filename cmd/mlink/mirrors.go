@@ -157,10 +157,7 @@ func runMirrorsCheck(e *env, src string, fl mirrorsCheckFlags) error {
 	}
 	m, err := loadMetalink(ctx, src)
 	if err != nil {
-		if red := redactSource(src); !strings.HasPrefix(err.Error(), red) {
-			err = fmt.Errorf("%s: %w", red, err)
-		}
-		return withCode(exitError, err)
+		return withCode(sourceError(ctx, src, err))
 	}
 	samples := fl.sample
 	if samples == 0 {

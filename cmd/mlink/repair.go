@@ -134,15 +134,7 @@ func runRepair(e *env, src, p string, o fetch.Options, ui repairUI) error {
 	}
 	m, err := loadMetalink(ctx, src)
 	if err != nil {
-		c := exitError
-		if errors.Is(err, metalink.ErrNotMetalink) || errors.Is(err, metalink.ErrTooLarge) ||
-			errors.Is(err, metalink.ErrForbidden) || errors.Is(err, metalink.ErrNoFiles) {
-			c = exitVerify
-		}
-		if ctx.Err() != nil {
-			c = exitInterrupted
-		}
-		return withCode(c, fmt.Errorf("%s: %w", redactSource(src), err))
+		return withCode(sourceError(ctx, src, err))
 	}
 	res := repairResult{Metalink: redactSource(src), Good: true}
 	code := exitOK

@@ -76,12 +76,7 @@ func runVerify(e *env, src, path string, jsonOut bool) error {
 	}
 	m, err := loadMetalink(ctx, src)
 	if err != nil {
-		c := exitError
-		if errors.Is(err, metalink.ErrNotMetalink) || errors.Is(err, metalink.ErrTooLarge) ||
-			errors.Is(err, metalink.ErrForbidden) || errors.Is(err, metalink.ErrNoFiles) {
-			c = exitVerify
-		}
-		return withCode(c, fmt.Errorf("%s: %w", redactSource(src), err))
+		return withCode(sourceError(ctx, src, err))
 	}
 	rep := verifyReport{Metalink: redactSource(src), Good: true, Warnings: m.Warnings}
 	code := exitOK
