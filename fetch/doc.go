@@ -52,8 +52,15 @@
 //
 // # Verification
 //
-// Each piece is hashed while it streams into a pooled buffer; only a verified piece is
-// written (WriteAt) to the part file. A bad piece is never asked again from the same
+// Each piece is hashed while it streams into a pooled buffer; a piece counts (have,
+// journal, whole-file hash) only once verified. With piece hashes, the request that
+// owns a piece larger than 256 KiB also writes what it receives into the part file
+// every 256 KiB, unverified, so that a run killed in the middle of the piece leaves
+// its first bytes for the next one (see Resume); the verified copy is written last and
+// a claimant waits for other streaming writes to the piece to end, so no late bytes of
+// a losing request land on it. What a failed response (short, reset, stalled) or a
+// piece that failed its hash had streamed is overwritten with zeros (SECURITY.md rules
+// 2 and 8); an interruption keeps it. A bad piece is never asked again from the same
 // mirror; the mirror is quarantined after MaxBadPieces. When some missing piece has no
 // mirror left that may serve it, the file fails with ErrNoSource (exit 3 in the CLI).
 // Every supported whole-file hash is computed incrementally in piece order, by a
@@ -131,7 +138,13 @@
 // are taken; a damaged journal, or one of another version of the file, also means a
 // hash scan. The good pieces are marked in
 // the per-file "have" bitmap (job.have) and fed to the whole-file hasher from disk
-// (wholeHasher.present); only the others are fetched (Report: Resumed). An existing
+// (wholeHasher.present); only the others are fetched (Report: Resumed). Of a missing
+// piece, the bytes found at its start (streamed by the interrupted run: up to its last
+// non-zero byte, zeros being what was never written) are kept too, and its request
+// asks only for the rest (Report: ResumedPartial); the piece is verified whole, and a
+// wrong prefix (never fsynced before a crash, damaged) is dropped and the piece fetched
+// whole without blaming the mirror. A kill then costs at most one streaming batch
+// (256 KiB) per connection instead of half a piece on average. An existing
 // NAME.part without a journal is somebody else's and is never touched (another part
 // name is used, without a journal). Repair can reuse the same bitmap with an existing
 // file as the part file.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -104,5 +105,51 @@ func TestResumePartialPrefixDamaged(t *testing.T) {
 	}
 	if fr.ResumedPartial == 0 {
 		t.Error("the damaged prefixes were not even tried")
+	}
+}
+
+// writeLog records the part file writes of the engine.
+type writeLog struct {
+	io.WriterAt
+	io.ReaderAt
+	mu     sync.Mutex
+	zeroed []int64 // offsets of all-zero writes
+}
+
+func (w *writeLog) WriteAt(b []byte, off int64) (int, error) {
+	if isZero(b) {
+		w.mu.Lock()
+		w.zeroed = append(w.zeroed, off)
+		w.mu.Unlock()
+	}
+	return w.WriterAt.WriteAt(b, off)
+}
+
+// A response that fails in the middle of a piece is rejected: what it streamed into
+// the part file is overwritten with zeros, so no later resume takes it as a prefix.
+func TestStreamedBytesOfFailedResponseDiscarded(t *testing.T) {
+	const plen = 1 << 20
+	data, f := testFile(t, "f.bin", 3*plen, plen, 92)
+	m := mirrortest.Start(t, data, mirrortest.DropAfterTotal(600<<10), mirrortest.Throttle(8<<20))
+	f.URLs = []metalink.URL{{URL: m.URL()}}
+	ml := &metalink.Metalink{Files: []metalink.File{f}}
+	dir := t.TempDir()
+	var log *writeLog
+	testWrapPart = func(p partFile) partFile {
+		log = &writeLog{WriterAt: p, ReaderAt: p}
+		return log
+	}
+	t.Cleanup(func() { testWrapPart = nil })
+	o := fastOpts(dir)
+	o.PerMirror, o.RequestSeconds = 1, 0.001
+	if _, err := Get(context.Background(), ml, o); err != nil {
+		t.Fatal(err)
+	}
+	testWrapPart = nil
+	assertFile(t, dir, "f.bin", data)
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.zeroed) == 0 || log.zeroed[0] != 0 {
+		t.Errorf("zeroing writes at %v; want the bytes piece 0 streamed before the cut (from offset 0) discarded", log.zeroed)
 	}
 }

@@ -304,8 +304,15 @@ func (j *job) readPiece(a *assignment, body io.Reader, p int, skip bool, from in
 			if rerr == io.EOF {
 				rerr = io.ErrUnexpectedEOF
 			}
-			if c := context.Cause(a.ctx); c != nil && c != context.Canceled {
+			c := context.Cause(a.ctx)
+			if c != nil && c != context.Canceled {
 				rerr = c
+			}
+			if written > from && !errors.Is(c, errLostRace) && !errors.Is(c, errStopped) && !errors.Is(c, context.Canceled) {
+				// A failed response (short, reset, stalled) is rejected: what it streamed
+				// must not become the prefix of a later resume (SECURITY.md rule 8).
+				// Interruptions keep it: that is what it was written for.
+				j.unstream(p, off+from, written-from)
 			}
 			j.putBuf(buf)
 			return nil, 0, false, fmt.Errorf("piece %d: %w", p, rerr)
@@ -314,7 +321,25 @@ func (j *job) readPiece(a *assignment, body io.Reader, p int, skip bool, from in
 	if skip || h == nil {
 		return buf[:length], written, true, nil
 	}
-	return buf[:length], written, subtle.ConstantTimeCompare(h.Sum(nil), j.psums[p]) == 1, nil
+	ok = subtle.ConstantTimeCompare(h.Sum(nil), j.psums[p]) == 1
+	if !ok && written > 0 {
+		j.unstream(p, off, written) // bad data (or a bad prefix): discarded (rule 2)
+	}
+	return buf[:length], written, ok, nil
+}
+
+var zeros64K [64 << 10]byte
+
+// unstream overwrites n streamed bytes of piece p at off with zeros, unless the piece
+// was claimed meanwhile (its verified copy is then what counts).
+func (j *job) unstream(p int, off, n int64) {
+	for n > 0 {
+		k := min(n, int64(len(zeros64K)))
+		if ok, err := j.streamWrite(p, zeros64K[:k], off); !ok || err != nil {
+			return
+		}
+		off, n = off+k, n-k
+	}
 }
 
 // streamWrite writes b, received but not yet verified bytes of piece p, at off in the
