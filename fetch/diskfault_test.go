@@ -62,6 +62,28 @@ func TestPreflightReadOnlyDir(t *testing.T) {
 	if n := m.RequestCount(); n != 0 {
 		t.Errorf("%d requests made before the directory was found read-only", n)
 	}
+
+	// A complete file in a read-only directory is still verified and reported:
+	// nothing needs writing.
+	writable := func(rw bool) {
+		if os.Geteuid() != 0 {
+			os.Chmod(dir, map[bool]os.FileMode{true: 0o755, false: 0o555}[rw])
+			return
+		}
+		opt := map[bool]string{true: "remount,rw", false: "remount,ro"}[rw]
+		if out, err := exec.Command("mount", "-o", opt, dir).CombinedOutput(); err != nil {
+			t.Fatalf("mount -o %s: %v: %s", opt, err, out)
+		}
+	}
+	writable(true)
+	if err := os.WriteFile(filepath.Join(dir, "f.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writable(false)
+	rep, err := runGet(t, f, fastOpts(dir), m.URL())
+	if err != nil || rep.Files[0].State != "already-complete" {
+		t.Errorf("complete file in a read-only directory: %v, %+v", err, rep.Files)
+	}
 }
 
 // Not enough free space for what is still missing: ErrNoSpace at once, before any

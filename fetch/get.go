@@ -359,20 +359,15 @@ func Get(ctx context.Context, m *metalink.Metalink, opts Options) (*Report, erro
 // the bytes still missing: each selected file's size, less what an existing final
 // file or part file of it already occupies.
 func (g *getter) preflight(root *os.Root, files []*metalink.File, names []string) error {
-	probe := fmt.Sprintf(".mlink-probe-%08x", rand.Uint32())
-	pf, err := root.OpenFile(probe, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("target directory %s is not writable: %w", g.o.Dir, err)
-	}
-	pf.Close()
-	root.Remove(probe)
 	var need int64
+	write := false
 	for i, f := range files {
-		if f.Size <= 0 {
-			continue
-		}
 		if fi, err := root.Stat(names[i]); err == nil && fi.Mode().IsRegular() && !g.o.Overwrite {
 			continue // verified and kept, or refused: nothing to write
+		}
+		write = true
+		if f.Size <= 0 {
+			continue
 		}
 		rest := f.Size
 		if fi, err := root.Stat(names[i] + ".part"); err == nil && fi.Mode().IsRegular() {
@@ -380,6 +375,16 @@ func (g *getter) preflight(root *os.Root, files []*metalink.File, names []string
 		}
 		need += max(rest, 0)
 	}
+	if !write {
+		return nil // every file exists: checking them writes nothing (read-only is fine)
+	}
+	probe := fmt.Sprintf(".mlink-probe-%08x", rand.Uint32())
+	pf, err := root.OpenFile(probe, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("target directory %s is not writable: %w", g.o.Dir, err)
+	}
+	pf.Close()
+	root.Remove(probe)
 	if need == 0 {
 		return nil
 	}
