@@ -680,7 +680,7 @@ func (g *getter) getFileBegun(ctx context.Context, root *os.Root, f *metalink.Fi
 				j.whole.present(i)
 			}
 		}
-		if len(good) == j.n && j.ptype != "" {
+		if len(good) == j.n && j.ptype != "" && j.plen > streamBatch { // smaller pieces are never streamed
 			var n int
 			n, fr.ResumedPartial = j.findPartials()
 			if n > 0 {
