@@ -659,7 +659,7 @@ func (g *getter) getFileBegun(ctx context.Context, root *os.Root, f *metalink.Fi
 		j = g.newJob(f, part, whole, pieces, mirrors)
 		j.jn, j.restarts = jn, restarts
 		if restarts > 0 {
-			good, fr.Resumed = nil, 0
+			good, fr.Resumed, fr.ResumedPartial = nil, 0, 0
 		}
 		for _, m := range mirrors {
 			if jn != nil {
@@ -716,7 +716,7 @@ func (g *getter) getFileBegun(ctx context.Context, root *os.Root, f *metalink.Fi
 		j.whole.stop()
 		// Nothing held can be trusted: forget every chunk, on disk too, and start over.
 		fr.Restarted++
-		msg := fmt.Sprintf("a source's file changed: %d chunks of the old version discarded, restarting from zero", j.n)
+		msg := fmt.Sprintf("a source's file changed: %d chunks held (possibly of the old version) discarded, restarting from zero", j.nhave)
 		g.o.Logger.Warn(msg, "file", f.Name)
 		g.emit(Event{Kind: EventWarning, File: f.Name, Piece: -1, Message: msg})
 		if jn != nil {
