@@ -39,6 +39,9 @@
 // A response must be 206 with a Content-Range exactly as asked and a total equal to
 // the metalink size (else the mirror is dropped: it serves another file), identity
 // encoding, not multipart, and a matching Content-Length (SECURITY.md rules 7, 8).
+// A mirror whose Digest or Repr-Digest header names another whole-file digest than
+// the metalink's hash of that algorithm serves another version: it is dropped
+// before its body is read (ErrStale; RFC 6249 section 7).
 // A 200 to a Range request marks the mirror range-less at once and nothing of that
 // body is used; when every other mirror is gone, a range-less mirror may make one
 // sequential pass from offset 0 (pieces already held are skipped), never two.
@@ -146,8 +149,7 @@
 // whole without blaming the mirror. A kill then costs at most one streaming batch
 // (256 KiB) per connection instead of half a piece on average. An existing
 // NAME.part without a journal is somebody else's and is never touched (another part
-// name is used, without a journal). Repair can reuse the same bitmap with an existing
-// file as the part file.
+// name is used, without a journal). Repair: see below.
 //
 // # Validators and If-Range
 //

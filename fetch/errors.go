@@ -50,6 +50,11 @@ var (
 	// Last-Modified) were taken: it answered If-Range with 200, or a 206 with another
 	// ETag. The mirror is dropped (MirrorChanged).
 	ErrChanged = errors.New("mirror's file changed")
+	// ErrStale: the mirror advertises a whole-file digest (Digest or Repr-Digest
+	// header) that differs from the metalink's hash of the same algorithm: it serves
+	// another version of the file (RFC 6249 section 7). The mirror is dropped before
+	// its body is read.
+	ErrStale = errors.New("mirror serves another version of the file")
 )
 
 // PieceError says what went wrong with one piece from one mirror. Index is -1 when

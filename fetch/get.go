@@ -927,7 +927,7 @@ func (g *getter) finishFile(fr FileReport, f *metalink.File, part *os.File, root
 var testWrapPart func(partFile) partFile
 
 func (g *getter) newJob(f *metalink.File, part *os.File, whole []metalink.Hash, pieces *metalink.Pieces, mirrors []*mirror) *job {
-	j := &job{g: g, name: f.Name, size: f.Size, out: part, mirrors: mirrors}
+	j := &job{g: g, name: f.Name, size: f.Size, out: part, mirrors: mirrors, hashes: f.Hashes}
 	if testWrapPart != nil {
 		j.out = testWrapPart(part)
 	}

@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"github.com/mlinkdev/mlink/metalink"
 	"io"
 	"math/rand/v2"
 	"sync"
@@ -94,11 +95,13 @@ type job struct {
 	size  int64
 	plen  int64
 	n     int
-	ptype string   // piece hash type ("" when the file has no piece hashes)
-	psums [][]byte // piece digests
-	out   partFile
-	sink  pieceSink
-	jn    *journal // where validators are kept across runs; nil: none
+	ptype string // piece hash type ("" when the file has no piece hashes)
+	// hashes are the file's whole-file hashes, compared with the digests mirrors advertise.
+	hashes []metalink.Hash
+	psums  [][]byte // piece digests
+	out    partFile
+	sink   pieceSink
+	jn     *journal // where validators are kept across runs; nil: none
 	// restarts is how many times this file already started over (errRestart).
 	restarts int
 	// tail is set once every piece is done or held by a request (see getter.allTailing).

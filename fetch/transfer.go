@@ -550,6 +550,9 @@ func (j *job) checkResponse(resp *http.Response, seq bool, off, length int64) (e
 	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return bad("Content-Encoding %q", ce), MirrorDropped, 0
 	}
+	if reason := httphdr.DigestMismatch(resp.Header, j.hashes); reason != "" {
+		return fmt.Errorf("%w: %s", ErrStale, reason), MirrorDropped, 0
+	}
 	if resp.Uncompressed {
 		return bad("transparently decompressed body"), MirrorDropped, 0
 	}

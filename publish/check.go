@@ -448,7 +448,7 @@ func (c *checker) judgeProbe(resp *http.Response, f *metalink.File, ranged bool)
 		if resp.ContentLength >= 0 && f.Size >= 0 && resp.ContentLength != f.Size {
 			return VerdictStale, fmt.Sprintf("size %d, metalink says %d", resp.ContentLength, f.Size)
 		}
-		if reason := digestMismatch(resp, f); reason != "" {
+		if reason := httphdr.DigestMismatch(resp.Header, f.Hashes); reason != "" {
 			return VerdictStale, reason
 		}
 		if ranged {
@@ -467,7 +467,7 @@ func (c *checker) judgeProbe(resp *http.Response, f *metalink.File, ranged bool)
 	if perr == nil && total >= 0 && f.Size >= 0 && total != f.Size {
 		return VerdictStale, fmt.Sprintf("size %d, metalink says %d", total, f.Size)
 	}
-	if reason := digestMismatch(resp, f); reason != "" {
+	if reason := httphdr.DigestMismatch(resp.Header, f.Hashes); reason != "" {
 		return VerdictStale, reason
 	}
 	if err := httphdr.CheckContentRange(cr, 0, 1, f.Size); err != nil {
@@ -482,31 +482,6 @@ func (c *checker) judgeProbe(resp *http.Response, f *metalink.File, ranged bool)
 	return "", ""
 }
 
-// digestMismatch compares the whole-file digests a mirror advertises (RFC 3230 Digest,
-// RFC 9530 Repr-Digest; both describe the whole representation, also on a 206) with the
-// metalink's hashes of the same algorithm and names the first difference. Headers that
-// do not parse are ignored: they are advice, the pieces are the proof.
-func digestMismatch(resp *http.Response, f *metalink.File) string {
-	var ds []httphdr.Digest
-	for _, v := range resp.Header.Values("Repr-Digest") {
-		if d, err := httphdr.ParseReprDigest(v); err == nil {
-			ds = append(ds, d...)
-		}
-	}
-	for _, v := range resp.Header.Values("Digest") {
-		if d, err := httphdr.ParseDigest(v); err == nil {
-			ds = append(ds, d...)
-		}
-	}
-	for _, d := range ds {
-		for _, h := range f.Hashes {
-			if h.Type == d.Algorithm && !strings.EqualFold(h.Value, d.Hex()) {
-				return fmt.Sprintf("mirror's %s digest header differs from the metalink's %s", d.Algorithm, h.Type)
-			}
-		}
-	}
-	return ""
-}
 
 // reportedSize is the file size a response states: the Content-Range total of a 206,
 // the Content-Length of a 200, else -1.

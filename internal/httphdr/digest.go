@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -256,4 +257,31 @@ func Wanted(wants []Want, alg string) bool {
 		}
 	}
 	return false
+}
+
+// DigestMismatch compares the whole-representation digests a response carries
+// (RFC 9530 Repr-Digest and RFC 3230 Digest, which describe the whole file also on
+// a 206) with hashes of the same algorithm, and describes the first difference; ""
+// when every comparable digest agrees or there is none. Fields that do not parse
+// are ignored: they are advice, the hashes of the data are the proof.
+func DigestMismatch(h http.Header, hashes []metalink.Hash) string {
+	var ds []Digest
+	for _, v := range h.Values("Repr-Digest") {
+		if d, err := ParseReprDigest(v); err == nil {
+			ds = append(ds, d...)
+		}
+	}
+	for _, v := range h.Values("Digest") {
+		if d, err := ParseDigest(v); err == nil {
+			ds = append(ds, d...)
+		}
+	}
+	for _, d := range ds {
+		for _, mh := range hashes {
+			if mh.Type == d.Algorithm && !strings.EqualFold(mh.Value, d.Hex()) {
+				return fmt.Sprintf("the mirror's %s digest header (%s) differs from the expected %s", d.Algorithm, d.Hex(), mh.Value)
+			}
+		}
+	}
+	return ""
 }
