@@ -482,7 +482,6 @@ func (c *checker) judgeProbe(resp *http.Response, f *metalink.File, ranged bool)
 	return "", ""
 }
 
-
 // reportedSize is the file size a response states: the Content-Range total of a 206,
 // the Content-Length of a 200, else -1.
 func reportedSize(resp *http.Response) int64 {
