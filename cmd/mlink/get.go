@@ -127,6 +127,7 @@ file:// URLs (mlink fetches http:// and https:// only).
 	f.StringSliceVar(&o.Location, "location", nil, "prefer mirrors in these countries (ISO 3166 codes, comma-separated)")
 	f.StringVar(&limitRate, "limit-rate", "", "overall rate limit in bytes/s (suffixes k, M, G: 1024-based)")
 	f.StringVar(&mirrorLimitRate, "mirror-limit-rate", "", "per-mirror rate limit in bytes/s (suffixes k, M, G)")
+	f.Var(getCountFlag{&o.MaxFiles}, "max-files", "download at most N files of a metalink at once (0: 8; 1: one after another)")
 	f.IntVar(&o.MaxBadPieces, "max-bad-pieces", 2, "quarantine a mirror after this many pieces failed their hash")
 	f.BoolVar(&o.InsecureNoHash, "insecure-no-hash", false, "download files that have no usable hash (NOT verified)")
 	f.BoolVar(&o.RequireStrongHash, "require-strong-hash", false, "refuse files whose only hashes are md5 or sha-1")
@@ -253,6 +254,7 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 			opts.Client = client
 		}
 		ui := newGetUI(e.stderr, progress, quiet)
+		ui.expect(getSelected(m.Files, opts.Select))
 		opts.OnEvent = ui.event
 		opts.Logger = ui.logger(opts.Logger) // log lines above the live bars
 		if plain {
@@ -352,8 +354,17 @@ func getPrintSummary(w io.Writer, rep *fetch.Report) {
 				verified = "NOT verified"
 			}
 			fmt.Fprintf(w, "%s: done, %s in %.2fs (%s/s), %d mirrors, %s\n", f.Path, humanBytes(float64(f.Size)), f.Duration.Seconds(), humanBytes(sp), len(f.Mirrors), verified)
-			if f.Resumed > 0 {
+			switch {
+			case f.Resumed > 0 && f.ResumedPartial > 0:
+				fmt.Fprintf(w, "  resumed: %d of %d pieces were already verified on disk, and %s of unfinished ones\n",
+					f.Resumed, f.Pieces, humanBytes(float64(f.ResumedPartial)))
+			case f.Resumed > 0:
 				fmt.Fprintf(w, "  resumed: %d of %d pieces were already verified on disk\n", f.Resumed, f.Pieces)
+			case f.ResumedPartial > 0:
+				fmt.Fprintf(w, "  resumed: %s of unfinished pieces were on disk (each piece still verified whole)\n", humanBytes(float64(f.ResumedPartial)))
+			}
+			if f.Restarted > 0 {
+				fmt.Fprintf(w, "  restarted from zero %s: the source changed during the download (no piece hashes to keep what was fetched)\n", getTimes(f.Restarted))
 			}
 			for _, m := range f.Mirrors {
 				if m.BadPieces > 0 || m.State != fetch.MirrorActive && m.State != fetch.MirrorIdle {

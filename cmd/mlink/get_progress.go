@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mlinkdev/mlink/fetch"
+	"github.com/mlinkdev/mlink/metalink"
 )
 
 func getTermIsTerminal(fd int) bool { return term.IsTerminal(fd) }
@@ -34,24 +38,76 @@ func getTermWidth(w io.Writer) int {
 	return width
 }
 
-// getUI shows fetch events: a live mpb bar on a terminal, plain lines every few
-// seconds otherwise, nothing with --quiet (warnings excepted unless quiet).
+// The limits of the live display: the per-file bars of at most getMaxShown files
+// (the first started of those in flight; the others are counted on a "+N more
+// files" line and take a freed place in start order), each with at most
+// getMaxMirrorLines mirror lines, so that a metalink of 500 files or 50 mirrors
+// fits on a terminal.
+const (
+	getMaxShown       = 4
+	getMaxMirrorLines = 5
+	// getPlainEvery is the period of the plain progress lines.
+	getPlainEvery = 2 * time.Second
+)
+
+// Bar priorities (lower is higher on the screen): each file's bar and mirror lines
+// together in start order, then the "+N more files" line, then the total line.
+const (
+	getPrioFile  = 1000 // file number n: n*getPrioFile, its mirror lines after it
+	getPrioMore  = 1 << 40
+	getPrioTotal = getPrioMore + 1
+)
+
+// getUI shows fetch events: live mpb bars on a terminal, plain lines every few
+// seconds otherwise, nothing with --quiet (warnings excepted unless quiet). Files of
+// a multi-file metalink download at once: each has its own state (keyed by the
+// event's File), its bar and mirror lines; a total line appears once more than one
+// file is in flight. A file that ends while others go on leaves a line above the
+// live bars (as a log line does) and its bars go; the last file in flight ends the
+// live display with its final frame on the screen, as a single file always did.
 type getUI struct {
 	w     io.Writer
 	mode  string // bar, plain, none
 	quiet bool
 
-	mu        sync.Mutex // guards everything below; never taken by mpb decorators
-	sm        sync.Mutex // guards speed, done, size and mirrorLine.rep for the decorators
+	mu sync.Mutex // guards everything; never taken by mpb decorators
+	// sm guards what the decorators read: the numbers of each getFile, mirrorLine.rep,
+	// live, the counters below. It is never held while calling into mpb.
+	sm        sync.Mutex
 	p         *mpb.Progress
-	fileBar   *mpb.Bar
-	file      string
-	size      int64
-	speed     float64
-	done      int64
-	mirrors   map[string]*mirrorLine
-	order     []string
+	files     map[string]*getFile // by metalink name; only files that started
+	live      []*getFile          // in flight, in start order
+	seq       int                 // files started
+	multi     bool                // two or more files were in flight at once
+	hidden    int                 // live files without bars
+	totalBar  *mpb.Bar
+	moreBar   *mpb.Bar
 	lastPlain time.Time
+	begin     time.Time // the first file started
+	refresh   chan any  // tests: frames drawn when sent to, not every 200 ms
+
+	// Totals over every file of the run: expected (expect; 0 unknown), finished
+	// (done or already complete: their bytes) and failed.
+	wantFiles  int
+	wantBytes  int64
+	doneFiles  int
+	doneBytes  int64
+	failFiles  int
+	noSizeSeen bool // a file of unknown size started: wantBytes means nothing
+}
+
+// getFile is the display state of one file in flight.
+type getFile struct {
+	name    string
+	seq     int
+	size    int64
+	done    int64
+	speed   float64
+	pieces  int
+	start   time.Time
+	bar     *mpb.Bar // nil when not shown (or not on a terminal)
+	mirrors map[string]*mirrorLine
+	order   []string
 }
 
 type mirrorLine struct {
@@ -66,7 +122,16 @@ func newGetUI(w io.Writer, mode string, quiet bool) *getUI {
 			mode = "bar"
 		}
 	}
-	return &getUI{w: w, mode: mode, quiet: quiet}
+	return &getUI{w: w, mode: mode, quiet: quiet, files: map[string]*getFile{}}
+}
+
+// expect tells the total line how many files of how many bytes the run is to
+// download (the selected files of the metalink; bytes < 0 when a size is unknown).
+// Without it the total covers the files started so far.
+func (u *getUI) expect(files int, bytes int64) {
+	u.sm.Lock()
+	defer u.sm.Unlock()
+	u.wantFiles, u.wantBytes = files, bytes
 }
 
 func (u *getUI) event(ev fetch.Event) {
@@ -78,71 +143,84 @@ func (u *getUI) event(ev fetch.Event) {
 			u.printf("warning: %s: %s %s\n", ev.File, ev.Message, ev.Mirror)
 		}
 	case fetch.EventFileStart:
-		u.endFileLocked(false)
+		if old := u.files[ev.File]; old != nil {
+			u.endFileLocked(old, false, nil)
+		}
 		u.sm.Lock()
-		u.file, u.size, u.done, u.speed = ev.File, ev.Size, 0, 0
+		u.seq++
+		if u.begin.IsZero() {
+			u.begin = time.Now()
+		}
+		f := &getFile{name: ev.File, seq: u.seq, size: ev.Size, pieces: ev.Pieces, start: time.Now(), mirrors: map[string]*mirrorLine{}}
+		u.files[ev.File] = f
+		u.live = append(u.live, f)
+		if len(u.live) > 1 {
+			u.multi = true
+		}
+		if ev.Size < 0 {
+			u.noSizeSeen = true
+		}
 		u.sm.Unlock()
-		u.mirrors, u.order = map[string]*mirrorLine{}, nil
 		if u.mode == "bar" {
-			u.p = mpb.New(mpb.WithConsoleWriter(newGetConsole(u.w)), mpb.WithRefreshRate(200*time.Millisecond))
-			u.fileBar = u.p.AddBar(max(ev.Size, 1), mpb.BarWidth(40),
-				mpb.PrependDecorators(decor.Name(getShorten(ev.File, 28), decor.WCSyncSpaceR), decor.Percentage(decor.WCSyncSpace)),
-				mpb.AppendDecorators(decor.Any(u.totalDecor)))
+			if u.p == nil {
+				opts := []mpb.ContainerOption{mpb.WithConsoleWriter(newGetConsole(u.w)), mpb.WithRefreshRate(200 * time.Millisecond)}
+				if u.refresh != nil {
+					opts = append(opts, mpb.WithManualRefresh(u.refresh))
+				}
+				u.p = mpb.New(opts...)
+			}
+			if u.shownLocked() < getMaxShown {
+				u.showLocked(f)
+			}
+			u.extrasLocked()
 		} else if u.mode == "plain" {
-			u.printf("%s: %s, %d pieces\n", ev.File, humanBytes(float64(ev.Size)), ev.Pieces)
-			u.lastPlain = time.Now()
+			size := humanBytes(float64(ev.Size))
+			if ev.Size < 0 {
+				size = "size unknown"
+			}
+			u.printf("%s: %s, %d pieces\n", ev.File, size, ev.Pieces)
+			if u.lastPlain.IsZero() {
+				u.lastPlain = time.Now()
+			}
 		}
 	case fetch.EventProgress:
-		// The last snapshot, taken after the final bytes, reads 0 B/s: keep the speeds seen.
-		final := ev.Done == u.size && ev.Speed == 0
-		u.sm.Lock()
-		u.done = ev.Done
-		if !final {
-			u.speed = ev.Speed
+		f := u.files[ev.File]
+		if f == nil {
+			return
 		}
-		u.sm.Unlock()
+		// The last snapshot, taken after the final bytes, reads 0 B/s: keep the speeds seen.
+		final := ev.Done == f.size && ev.Speed == 0
+		u.sm.Lock()
+		f.done = ev.Done
+		if !final {
+			f.speed = ev.Speed
+		}
+		var added []*mirrorLine
 		for _, m := range ev.Mirrors {
-			ml := u.mirrors[m.URL]
+			ml := f.mirrors[m.URL]
 			if ml == nil {
 				ml = &mirrorLine{}
-				u.mirrors[m.URL] = ml
-				u.order = append(u.order, m.URL)
-				if u.p != nil {
-					name := getHostOf(m.URL)
-					ml.bar = u.p.AddBar(max(u.size, 1), mpb.BarWidth(20),
-						mpb.PrependDecorators(decor.Name("  "+getShorten(name, 26), decor.WCSyncSpaceR)),
-						mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
-							u.sm.Lock()
-							defer u.sm.Unlock()
-							return fmt.Sprintf("%10s/s  %-11s bad %d err %d", humanBytes(ml.rep.Speed), ml.rep.State, ml.rep.BadPieces, ml.rep.Errors)
-						})))
-				}
+				f.mirrors[m.URL] = ml
+				f.order = append(f.order, m.URL)
+				added = append(added, ml)
 			}
-			u.sm.Lock()
 			if final {
 				m.Speed = ml.rep.Speed
 			}
 			ml.rep = m
-			u.sm.Unlock()
-			if ml.bar != nil {
-				ml.bar.SetCurrent(min(m.Good, u.size))
+		}
+		u.sm.Unlock()
+		if f.bar != nil {
+			for _, k := range f.order {
+				if ml := f.mirrors[k]; ml.bar == nil && slices.Contains(added, ml) {
+					u.addMirrorLocked(f, k)
+				}
 			}
+			u.setBarsLocked(f)
 		}
-		if u.fileBar != nil {
-			u.fileBar.SetCurrent(ev.Done)
-		}
-		if u.mode == "plain" && time.Since(u.lastPlain) >= 2*time.Second {
+		if u.mode == "plain" && time.Since(u.lastPlain) >= getPlainEvery {
 			u.lastPlain = time.Now()
-			var parts []string
-			for _, k := range u.order {
-				r := u.mirrors[k].rep
-				parts = append(parts, fmt.Sprintf("%s %s/s %s", getHostOf(k), humanBytes(r.Speed), r.State))
-			}
-			pct := 100.0
-			if u.size > 0 {
-				pct = 100 * float64(ev.Done) / float64(u.size)
-			}
-			u.printf("%s: %5.1f%% %s/s eta %s | %s\n", u.file, pct, humanBytes(ev.Speed), u.etaLocked(), strings.Join(parts, ", "))
+			u.plainLinesLocked()
 		}
 	case fetch.EventPieceBad:
 		if u.mode == "plain" {
@@ -152,24 +230,312 @@ func (u *getUI) event(ev fetch.Event) {
 		if u.mode == "plain" {
 			u.printf("%s: mirror %s is now %s: %v\n", ev.File, ev.Mirror, ev.State, ev.Err)
 		}
-	case fetch.EventFileDone:
-		u.endFileLocked(true)
-	case fetch.EventFileFailed:
-		u.endFileLocked(false)
+	case fetch.EventFileDone, fetch.EventFileFailed:
+		ok := ev.Kind == fetch.EventFileDone
+		f := u.files[ev.File]
+		if f == nil {
+			// Never started: already complete, or failed its checks (the summary says so).
+			u.sm.Lock()
+			if ok {
+				u.doneFiles++
+				u.doneBytes += max(ev.Size, 0)
+			} else {
+				u.failFiles++
+			}
+			u.sm.Unlock()
+			return
+		}
+		u.endFileLocked(f, ok, ev.Err)
 	}
 }
 
-func (u *getUI) totalDecor(decor.Statistics) string {
-	u.sm.Lock()
-	defer u.sm.Unlock()
-	return fmt.Sprintf("%10s/s  eta %s", humanBytes(u.speed), u.etaLocked())
+// shownLocked is the number of files in flight that have bars.
+func (u *getUI) shownLocked() int {
+	n := 0
+	for _, f := range u.live {
+		if f.bar != nil {
+			n++
+		}
+	}
+	return n
 }
 
-func (u *getUI) etaLocked() string {
-	if u.speed <= 0 || u.size <= 0 {
+// showLocked gives f its file bar and the mirror lines known so far. The bars are
+// made with total 0 and then given their size: mpb completes a bar made with its
+// total when it reaches it, and a completed bar can no longer be dropped; these
+// complete only when told (stopLocked).
+func (u *getUI) showLocked(f *getFile) {
+	f.bar = u.p.AddBar(0, mpb.BarWidth(40), mpb.BarPriority(f.seq*getPrioFile),
+		mpb.PrependDecorators(decor.Name(getShorten(f.name, 28), decor.WCSyncSpaceR), decor.Percentage(decor.WCSyncSpace)),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+			u.sm.Lock()
+			defer u.sm.Unlock()
+			return fmt.Sprintf("%10s/s  eta %s", humanBytes(f.speed), getFileETA(f.size, f.done, f.speed))
+		})))
+	f.bar.SetTotal(max(f.size, 1), false)
+	for _, k := range f.order {
+		u.addMirrorLocked(f, k)
+	}
+	u.setBarsLocked(f)
+}
+
+// addMirrorLocked adds the line of f's mirror k (while f has fewer than getMaxMirrorLines).
+func (u *getUI) addMirrorLocked(f *getFile, k string) {
+	n := 0
+	for _, ml := range f.mirrors {
+		if ml.bar != nil {
+			n++
+		}
+	}
+	if n >= getMaxMirrorLines {
+		return
+	}
+	ml := f.mirrors[k]
+	ml.bar = u.p.AddBar(0, mpb.BarWidth(20), mpb.BarPriority(f.seq*getPrioFile+1+n),
+		mpb.PrependDecorators(decor.Name("  "+getShorten(getHostOf(k), 26), decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+			u.sm.Lock()
+			defer u.sm.Unlock()
+			return fmt.Sprintf("%10s/s  %-11s bad %d err %d", humanBytes(ml.rep.Speed), ml.rep.State, ml.rep.BadPieces, ml.rep.Errors)
+		})))
+	ml.bar.SetTotal(max(f.size, 1), false)
+}
+
+// setBarsLocked moves f's bars to its current numbers.
+func (u *getUI) setBarsLocked(f *getFile) {
+	u.sm.Lock()
+	done := f.done
+	goods := make([]int64, len(f.order))
+	for i, k := range f.order {
+		goods[i] = f.mirrors[k].rep.Good
+	}
+	u.sm.Unlock()
+	for i, k := range f.order {
+		if b := f.mirrors[k].bar; b != nil {
+			b.SetCurrent(min(goods[i], f.size))
+		}
+	}
+	f.bar.SetCurrent(done)
+}
+
+// extrasLocked adds the total line once two files were in flight at once, and adds or
+// removes the "+N more files" line.
+func (u *getUI) extrasLocked() {
+	u.sm.Lock()
+	u.hidden = len(u.live) - u.shownLocked()
+	hidden, multi := u.hidden, u.multi
+	u.sm.Unlock()
+	if u.p == nil {
+		return
+	}
+	if multi && u.totalBar == nil {
+		u.totalBar = u.p.New(1, mpb.NopStyle(), mpb.BarPriority(getPrioTotal),
+			mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+				u.sm.Lock()
+				defer u.sm.Unlock()
+				return u.totalLineLocked(false)
+			})))
+	}
+	switch {
+	case hidden > 0 && u.moreBar == nil:
+		u.moreBar = u.p.New(1, mpb.NopStyle(), mpb.BarPriority(getPrioMore),
+			mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+				u.sm.Lock()
+				defer u.sm.Unlock()
+				if u.hidden == 1 {
+					return "  +1 more file in flight"
+				}
+				return fmt.Sprintf("  +%d more files in flight", u.hidden)
+			})))
+	case hidden == 0 && u.moreBar != nil:
+		u.moreBar.Abort(true)
+		u.moreBar = nil
+	}
+}
+
+// totalLineLocked describes all files: finished and expected, bytes done of all,
+// the total speed and the time left. plain is the form of the plain lines.
+func (u *getUI) totalLineLocked(plain bool) string {
+	files := max(u.wantFiles, u.doneFiles+u.failFiles+len(u.live))
+	failed := ""
+	if u.failFiles > 0 {
+		failed = fmt.Sprintf(", %d failed", u.failFiles)
+	}
+	done, total, speed := u.doneBytes, u.doneBytes, 0.0
+	for _, f := range u.live {
+		done += f.done
+		total += max(f.size, 0)
+		speed += f.speed
+	}
+	if u.wantBytes > 0 && !u.noSizeSeen {
+		total = max(u.wantBytes, done)
+	}
+	if len(u.live) == 0 && !u.begin.IsZero() {
+		// The last frame: what was done, in how long.
+		if plain {
+			return fmt.Sprintf("total: %d of %d files done%s, %s in %s", u.doneFiles, files, failed, humanBytes(float64(done)), getSince(u.begin))
+		}
+		return fmt.Sprintf("total  %d/%d files done%s  %s in %s", u.doneFiles, files, failed, humanBytes(float64(done)), getSince(u.begin))
+	}
+	eta := "--"
+	if speed > 0 && !u.noSizeSeen {
+		eta = getETA(float64(total-done) / speed)
+	}
+	if plain {
+		return fmt.Sprintf("total: %d of %d files done%s, %d in flight, %s of %s, %s/s, eta %s",
+			u.doneFiles, files, failed, len(u.live), humanBytes(float64(done)), humanBytes(float64(total)), humanBytes(speed), eta)
+	}
+	return fmt.Sprintf("total  %d/%d files done%s  %s / %s  %s/s  eta %s",
+		u.doneFiles, files, failed, humanBytes(float64(done)), humanBytes(float64(total)), humanBytes(speed), eta)
+}
+
+// plainLinesLocked prints one line per file in flight, and the total line when
+// several are.
+func (u *getUI) plainLinesLocked() {
+	u.sm.Lock()
+	var lines []string
+	for _, f := range u.live {
+		var parts []string
+		for _, k := range f.order {
+			r := f.mirrors[k].rep
+			parts = append(parts, fmt.Sprintf("%s %s/s %s", getHostOf(k), humanBytes(r.Speed), r.State))
+		}
+		pct := 100.0
+		if f.size > 0 {
+			pct = 100 * float64(f.done) / float64(f.size)
+		}
+		lines = append(lines, fmt.Sprintf("%s: %5.1f%% %s/s eta %s | %s\n", f.name, pct, humanBytes(f.speed), getFileETA(f.size, f.done, f.speed), strings.Join(parts, ", ")))
+	}
+	if len(u.live) > 1 {
+		lines = append(lines, u.totalLineLocked(true)+"\n")
+	}
+	u.sm.Unlock()
+	for _, l := range lines {
+		u.printf("%s", l)
+	}
+}
+
+// getSince is the time since t to a tenth of a second.
+func getSince(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
+
+// getFileETA is the time left of a file of size bytes with done of them, or "--".
+func getFileETA(size, done int64, speed float64) string {
+	if speed <= 0 || size <= 0 {
 		return "--"
 	}
-	return getETA(float64(u.size-u.done) / u.speed)
+	return getETA(float64(size-done) / speed)
+}
+
+// endFileLocked ends f: it leaves the files in flight and counts as finished (ok) or
+// failed. When other files are in flight its bars go and a line about it is printed
+// above theirs (a hidden file gets its place); when it was the last, its bars are
+// completed (ok) or aborted in place and the live display ends with that frame.
+func (u *getUI) endFileLocked(f *getFile, ok bool, err error) {
+	u.sm.Lock()
+	u.live = slices.DeleteFunc(u.live, func(g *getFile) bool { return g == f })
+	if u.files[f.name] == f {
+		delete(u.files, f.name)
+	}
+	if ok {
+		u.doneFiles++
+		u.doneBytes += max(f.size, f.done)
+		f.done = max(f.size, f.done)
+	} else {
+		u.failFiles++
+		if u.wantBytes > 0 {
+			u.wantBytes -= max(f.size, 0)
+		}
+	}
+	last := len(u.live) == 0
+	line := fmt.Sprintf("%s: finished, %s in %s\n", f.name, humanBytes(float64(f.size)), getSince(f.start))
+	if f.size < 0 {
+		line = fmt.Sprintf("%s: finished in %s\n", f.name, getSince(f.start))
+	}
+	if !ok {
+		line = fmt.Sprintf("%s: failed\n", f.name)
+		if err != nil {
+			line = fmt.Sprintf("%s: failed: %v\n", f.name, err)
+		}
+	}
+	u.sm.Unlock()
+	if u.mode == "plain" {
+		u.printf("%s", line)
+		return
+	}
+	if u.p == nil {
+		return
+	}
+	if last {
+		if f.bar != nil && ok {
+			u.setBarsLocked(f)
+		}
+		u.stopLocked(f, ok)
+		return
+	}
+	// mpb draws a dropped bar once more, as it was, then no more.
+	for _, b := range f.bars() {
+		b.Abort(true)
+	}
+	f.bar = nil
+	u.printf("%s", line)
+	for _, g := range u.live {
+		if g.bar == nil {
+			u.showLocked(g)
+			break
+		}
+	}
+	u.extrasLocked()
+}
+
+// bars are f's file bar and mirror lines (none when not shown).
+func (f *getFile) bars() []*mpb.Bar {
+	if f.bar == nil {
+		return nil
+	}
+	bars := []*mpb.Bar{f.bar}
+	for _, k := range f.order {
+		if b := f.mirrors[k].bar; b != nil {
+			bars = append(bars, b)
+		}
+	}
+	return bars
+}
+
+// stopLocked ends the live display, leaving its last frame on the screen: f's file
+// bar completes when ok (its mirror lines keep their share), every other bar of a
+// file still in flight (an interrupted run) is aborted where it is, the total line
+// stays, the "+N more" line goes. It waits for mpb to draw that frame (its
+// decorators take only u.sm, never u.mu).
+func (u *getUI) stopLocked(f *getFile, ok bool) {
+	p := u.p
+	if f != nil && f.bar != nil && ok {
+		f.bar.SetTotal(-1, true)
+	}
+	for _, g := range append([]*getFile{f}, u.live...) {
+		if g == nil {
+			continue
+		}
+		for _, b := range g.bars() {
+			b.Abort(false)
+		}
+		g.bar = nil
+	}
+	if u.moreBar != nil {
+		u.moreBar.Abort(true)
+	}
+	if u.totalBar != nil {
+		u.totalBar.SetTotal(-1, true)
+	}
+	u.p, u.totalBar, u.moreBar = nil, nil, nil
+	p.Wait()
+}
+
+func (u *getUI) close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.p != nil {
+		u.stopLocked(nil, false)
+	}
 }
 
 // getETA formats a number of seconds left: "<1s", "42s", "3m5s", "2h10m0s".
@@ -230,36 +596,6 @@ func (c *getConsole) Flush(lines int) error {
 	return err
 }
 
-// endFileLocked completes or aborts the bars of the current file and waits for mpb
-// to render them (its decorators take only u.sm, never u.mu).
-func (u *getUI) endFileLocked(ok bool) {
-	if u.p == nil {
-		return
-	}
-	p := u.p
-	bars := []*mpb.Bar{u.fileBar}
-	for _, k := range u.order {
-		if b := u.mirrors[k].bar; b != nil {
-			bars = append(bars, b)
-		}
-	}
-	u.p, u.fileBar = nil, nil
-	for i, b := range bars {
-		if ok && i == 0 {
-			b.SetTotal(-1, true) // the file bar completes; mirror bars keep their share
-		} else {
-			b.Abort(false)
-		}
-	}
-	p.Wait()
-}
-
-func (u *getUI) close() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.endFileLocked(false)
-}
-
 // Write prints p above the live bars, or straight to the output when none are
 // drawn. Anything else written to the terminal while the bars are live (a logger
 // writing to stderr itself) would shift the lines under them and leave a stale
@@ -316,3 +652,63 @@ func getShorten(s string, n int) string {
 	}
 	return "…" + s[len(s)-n+1:]
 }
+
+// getTimes is "once", "twice" or "N times".
+func getTimes(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+// getSelected counts the files of a metalink that a get with these --select globs
+// downloads, and their bytes (-1 when a size is unknown), for the total line; the
+// rule is fetch's (a glob matches the name or its last component). A bad glob
+// counts nothing (fetch.Get reports it).
+func getSelected(files []metalink.File, globs []string) (n int, bytes int64) {
+	for _, f := range files {
+		ok := len(globs) == 0
+		for _, g := range globs {
+			if _, err := path.Match(g, ""); err != nil {
+				return 0, 0
+			}
+			a, _ := path.Match(g, f.Name)
+			b, _ := path.Match(g, path.Base(f.Name))
+			ok = ok || a || b
+		}
+		if !ok {
+			continue
+		}
+		n++
+		if f.Size < 0 || bytes < 0 {
+			bytes = -1
+		} else {
+			bytes += f.Size
+		}
+	}
+	return n, bytes
+}
+
+// getCountFlag is an int flag that must not be negative (a usage error at parsing).
+type getCountFlag struct{ p *int }
+
+func (c getCountFlag) String() string {
+	if c.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*c.p)
+}
+
+func (c getCountFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a count of 0 or more, not %q", s)
+	}
+	*c.p = n
+	return nil
+}
+
+func (c getCountFlag) Type() string { return "int" }

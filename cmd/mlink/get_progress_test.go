@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mlinkdev/mlink/fetch"
 )
@@ -101,5 +104,187 @@ func TestGetConsoleFrames(t *testing.T) {
 	}
 	if w, h, err := c.GetTermSize(); err != nil || w <= 0 || h <= 0 || !c.IsTerminal() {
 		t.Errorf("size of a non-terminal: %d x %d, %v", w, h, err)
+	}
+}
+
+// getUIFrame has the bar display draw a frame now and returns once it is written.
+func getUIFrame(t *testing.T, u *getUI) {
+	t.Helper()
+	u.mu.Lock()
+	p := u.p
+	u.mu.Unlock()
+	if p == nil {
+		t.Fatal("no live display to draw")
+	}
+	u.refresh <- nil
+	u.refresh <- nil // taken once the first frame is being drawn
+	p.Write(nil)     // served after it
+}
+
+// getLastFrame is the last frame the bar display wrote (after its last erase).
+func getLastFrame(out string) string {
+	i := strings.LastIndex(out, "\x1b[J")
+	if i < 0 {
+		return out
+	}
+	return out[i+len("\x1b[J"):]
+}
+
+func getMirrorEv(file string, size, done int64, speed float64, port int) fetch.Event {
+	return fetch.Event{Kind: fetch.EventProgress, File: file, Size: size, Done: done, Speed: speed,
+		Mirrors: []fetch.MirrorReport{{URL: fmt.Sprintf("http://127.0.0.1:%d/%s", port, file), State: fetch.MirrorActive, Speed: speed, Good: done}}}
+}
+
+// TestGetUIBarSeveralFiles feeds the bar display the interleaved events of three
+// files downloading at once: each file's bar shows its own progress with its own
+// mirror line under it, the total line sums them, a file that finishes or fails
+// leaves a line above the bars of the others (which go on), and the last one ends
+// the display with its bar at 100 %.
+func TestGetUIBarSeveralFiles(t *testing.T) {
+	var out lockedBuffer
+	u := newGetUI(&out, "bar", false)
+	u.refresh = make(chan any)
+	u.expect(3, 7<<20)
+	u.event(fetch.Event{Kind: fetch.EventFileStart, File: "a.bin", Size: 4 << 20, Pieces: 4})
+	u.event(fetch.Event{Kind: fetch.EventFileStart, File: "b.bin", Size: 2 << 20, Pieces: 2})
+	u.event(getMirrorEv("a.bin", 4<<20, 1<<20, 1<<20, 1))
+	u.event(fetch.Event{Kind: fetch.EventFileStart, File: "c.bin", Size: 1 << 20, Pieces: 1})
+	u.event(getMirrorEv("c.bin", 1<<20, 768<<10, 256<<10, 3))
+	u.event(getMirrorEv("b.bin", 2<<20, 1<<20, 512<<10, 2))
+	getUIFrame(t, u)
+
+	frame := getLastFrame(out.String())
+	for _, re := range []string{
+		`(?m)^a\.bin +25 % \[[=>-]+\] +1\.0 MiB/s +eta 3s\n  127\.0\.0\.1:1 `,
+		`(?m)^b\.bin +50 % \[[=>-]+\] +512\.0 KiB/s +eta 2s\n  127\.0\.0\.1:2 `,
+		`(?m)^c\.bin +75 % \[[=>-]+\] +256\.0 KiB/s +eta 1s\n  127\.0\.0\.1:3 `,
+		`(?m)^total  0/3 files done  2\.8 MiB / 7\.0 MiB  1\.8 MiB/s  eta 2s *$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(frame) {
+			t.Errorf("frame lacks %s:\n%s", re, frame)
+		}
+	}
+	if i, j, k := strings.Index(frame, "a.bin"), strings.Index(frame, "b.bin"), strings.Index(frame, "c.bin"); !(i < j && j < k) {
+		t.Errorf("files not in start order:\n%s", frame)
+	}
+
+	u.event(getMirrorEv("b.bin", 2<<20, 2<<20, 0, 2))
+	u.event(fetch.Event{Kind: fetch.EventFileDone, File: "b.bin", Size: 2 << 20, Done: 2 << 20})
+	u.event(getMirrorEv("a.bin", 4<<20, 2<<20, 1<<20, 1))
+	getUIFrame(t, u)
+	getUIFrame(t, u) // mpb draws a dropped bar once more
+	got := out.String()
+	frame = getLastFrame(got)
+	if strings.Contains(frame, "b.bin ") || strings.Contains(frame, "127.0.0.1:2") {
+		t.Errorf("the finished file's bars are still drawn:\n%s", frame)
+	}
+	if !regexp.MustCompile(`(?m)^a\.bin +50 % `).MatchString(frame) || !regexp.MustCompile(`(?m)^c\.bin +75 % `).MatchString(frame) {
+		t.Errorf("finishing b.bin ended the others:\n%s", frame)
+	}
+	if !regexp.MustCompile(`(?m)^total  1/3 files done  4\.8 MiB / 7\.0 MiB `).MatchString(frame) {
+		t.Errorf("the total does not count the finished file:\n%s", frame)
+	}
+	if i, j := strings.LastIndex(got, "b.bin: finished, 2.0 MiB in "), strings.LastIndex(got, "a.bin "); i < 0 || i > j {
+		t.Errorf("no line about the finished file above the bars:\n%q", got)
+	}
+
+	u.event(fetch.Event{Kind: fetch.EventFileFailed, File: "c.bin", Size: 1 << 20, Err: errors.New("c.bin: no mirror left")})
+	u.event(getMirrorEv("a.bin", 4<<20, 4<<20, 0, 1))
+	u.event(fetch.Event{Kind: fetch.EventFileDone, File: "a.bin", Size: 4 << 20, Done: 4 << 20})
+	u.close()
+	got = out.String()
+	if !strings.Contains(got, "c.bin: failed: c.bin: no mirror left\n") {
+		t.Errorf("no line about the failed file:\n%q", got)
+	}
+	frame = getLastFrame(got)
+	if !regexp.MustCompile(`(?m)^a\.bin +100 % \[=+\] +1\.0 MiB/s +eta <1s\n  127\.0\.0\.1:1 `).MatchString(frame) {
+		t.Errorf("the last frame is not the finished a.bin:\n%s", frame)
+	}
+	if !regexp.MustCompile(`(?m)^total  2/3 files done, 1 failed  6\.0 MiB in \d`).MatchString(frame) {
+		t.Errorf("the last total line:\n%s", frame)
+	}
+	if regexp.MustCompile(`(?m)^c\.bin +\d+ % `).MatchString(frame) {
+		t.Errorf("the failed file is still drawn:\n%s", frame)
+	}
+}
+
+// TestGetUIBarManyFiles: at most getMaxShown files have bars; the others are
+// counted on a "+N more" line and take the place of a file that ends.
+func TestGetUIBarManyFiles(t *testing.T) {
+	var out lockedBuffer
+	u := newGetUI(&out, "bar", false)
+	u.refresh = make(chan any)
+	defer u.close()
+	for i := 1; i <= 6; i++ {
+		name := fmt.Sprintf("f%d.bin", i)
+		u.event(fetch.Event{Kind: fetch.EventFileStart, File: name, Size: 1 << 20, Pieces: 1})
+		u.event(getMirrorEv(name, 1<<20, int64(i)<<17, 1<<20, i))
+	}
+	getUIFrame(t, u)
+	bar := regexp.MustCompile(`(?m)^f(\d)\.bin +\d+ % `)
+	shown := func(frame string) (s string) {
+		for _, m := range bar.FindAllStringSubmatch(frame, -1) {
+			s += m[1]
+		}
+		return s
+	}
+	frame := getLastFrame(out.String())
+	if s := shown(frame); s != "1234" || !regexp.MustCompile(`(?m)^  \+2 more files in flight *\n`).MatchString(frame) {
+		t.Errorf("files shown %q, want 1234 and +2 more:\n%s", s, frame)
+	}
+	if !strings.Contains(frame, "total  0/6 files done  2.6 MiB / 6.0 MiB ") {
+		t.Errorf("total line:\n%s", frame)
+	}
+	u.event(fetch.Event{Kind: fetch.EventFileDone, File: "f2.bin", Size: 1 << 20, Done: 1 << 20})
+	getUIFrame(t, u)
+	getUIFrame(t, u)
+	frame = getLastFrame(out.String())
+	if s := shown(frame); s != "1345" || !regexp.MustCompile(`(?m)^  \+1 more file in flight *\n`).MatchString(frame) {
+		t.Errorf("after f2 finished: files shown %q, want 1345 and +1 more file:\n%s", s, frame)
+	}
+	if !regexp.MustCompile(`(?m)^f5\.bin +62 % .*\n  127\.0\.0\.1:5 `).MatchString(frame) {
+		t.Errorf("f5 did not get its bar and mirror line with what it had done:\n%s", frame)
+	}
+	u.event(fetch.Event{Kind: fetch.EventFileFailed, File: "f1.bin", Size: 1 << 20})
+	getUIFrame(t, u)
+	getUIFrame(t, u)
+	frame = getLastFrame(out.String())
+	if s := shown(frame); s != "3456" || strings.Contains(frame, " more file") {
+		t.Errorf("after f1 failed: files shown %q, want 3456 and no more line:\n%s", s, frame)
+	}
+}
+
+// TestGetUIPlainSeveralFiles: the plain lines name each file in flight with its own
+// progress and mirrors, add a total line, and say when a file finishes or fails.
+func TestGetUIPlainSeveralFiles(t *testing.T) {
+	var out lockedBuffer
+	u := newGetUI(&out, "plain", false)
+	u.expect(3, 7<<20)
+	u.event(fetch.Event{Kind: fetch.EventFileStart, File: "a.bin", Size: 4 << 20, Pieces: 4})
+	u.event(fetch.Event{Kind: fetch.EventFileStart, File: "b.bin", Size: 2 << 20, Pieces: 2})
+	u.event(getMirrorEv("a.bin", 4<<20, 1<<20, 1<<20, 1))
+	u.event(fetch.Event{Kind: fetch.EventFileStart, File: "c.bin", Size: 1 << 20, Pieces: 1})
+	u.event(getMirrorEv("c.bin", 1<<20, 768<<10, 256<<10, 3))
+	u.lastPlain = time.Time{} // the period is up
+	u.event(getMirrorEv("b.bin", 2<<20, 1<<20, 512<<10, 2))
+	u.event(getMirrorEv("b.bin", 2<<20, 2<<20, 0, 2))
+	u.event(fetch.Event{Kind: fetch.EventFileDone, File: "b.bin", Size: 2 << 20, Done: 2 << 20})
+	u.event(fetch.Event{Kind: fetch.EventFileFailed, File: "c.bin", Size: 1 << 20, Err: errors.New("c.bin: no mirror left")})
+	u.lastPlain = time.Time{}
+	u.event(getMirrorEv("a.bin", 4<<20, 3<<20, 1<<20, 1))
+	u.close()
+	want := `a.bin: 4.0 MiB, 4 pieces
+b.bin: 2.0 MiB, 2 pieces
+c.bin: 1.0 MiB, 1 pieces
+a.bin:  25.0% 1.0 MiB/s eta 3s | 127.0.0.1:1 1.0 MiB/s active
+b.bin:  50.0% 512.0 KiB/s eta 2s | 127.0.0.1:2 512.0 KiB/s active
+c.bin:  75.0% 256.0 KiB/s eta 1s | 127.0.0.1:3 256.0 KiB/s active
+total: 0 of 3 files done, 3 in flight, 2.8 MiB of 7.0 MiB, 1.8 MiB/s, eta 2s
+b.bin: finished, 2.0 MiB in 0s
+c.bin: failed: c.bin: no mirror left
+a.bin:  75.0% 1.0 MiB/s eta 1s | 127.0.0.1:1 1.0 MiB/s active
+`
+	if got := regexp.MustCompile(`in [0-9.]+m?s\n`).ReplaceAllString(out.String(), "in 0s\n"); got != want {
+		t.Errorf("plain lines:\n%s\nwant:\n%s", got, want)
 	}
 }
