@@ -2,10 +2,16 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -13,6 +19,8 @@ import (
 	"time"
 
 	"github.com/mlinkdev/mlink/fetch"
+	"github.com/mlinkdev/mlink/internal/mirrortest"
+	"github.com/mlinkdev/mlink/metalink"
 )
 
 // lockedBuffer is a bytes.Buffer safe for mpb's goroutine and the test.
@@ -286,5 +294,92 @@ a.bin:  75.0% 1.0 MiB/s eta 1s | 127.0.0.1:1 1.0 MiB/s active
 `
 	if got := regexp.MustCompile(`in [0-9.]+m?s\n`).ReplaceAllString(out.String(), "in 0s\n"); got != want {
 		t.Errorf("plain lines:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// getMultiFixture writes the .meta4 of n files fK.bin (K from 1) of size random
+// bytes each, with sha-256 pieces of plen bytes, served by mirrors mirrortest mirrors
+// throttled to bps bytes/s each (0: no limit), every one serving every file.
+func getMultiFixture(t *testing.T, n, size, plen, mirrors int, bps float64) (meta4 string, datas [][]byte) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(21, uint64(n)))
+	var files []metalink.File
+	var opts []mirrortest.Option
+	for k := 1; k <= n; k++ {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(r.Uint32())
+		}
+		datas = append(datas, data)
+		name := fmt.Sprintf("f%d.bin", k)
+		sum := sha256.Sum256(data)
+		f := metalink.File{Name: name, Size: int64(size), Hashes: []metalink.Hash{{Type: "sha-256", Value: hex.EncodeToString(sum[:])}}}
+		p := metalink.Pieces{Length: int64(plen), Type: "sha-256"}
+		for off := 0; off < size; off += plen {
+			s := sha256.Sum256(data[off:min(off+plen, size)])
+			p.Hashes = append(p.Hashes, hex.EncodeToString(s[:]))
+		}
+		f.Pieces = []metalink.Pieces{p}
+		files = append(files, f)
+		opts = append(opts, mirrortest.File("/pub/"+name, data))
+	}
+	if bps > 0 {
+		opts = append(opts, mirrortest.Throttle(bps))
+	}
+	for i := 0; i < mirrors; i++ {
+		m := mirrortest.Start(t, nil, append([]mirrortest.Option{mirrortest.Path("/unused")}, opts...)...)
+		for k := range files {
+			files[k].URLs = append(files[k].URLs, metalink.URL{URL: m.FileURL("/pub/" + files[k].Name), Priority: i + 1})
+		}
+	}
+	var buf bytes.Buffer
+	if err := metalink.Encode(&buf, &metalink.Metalink{Files: files}, metalink.FormatV4); err != nil {
+		t.Fatal(err)
+	}
+	meta4 = filepath.Join(t.TempDir(), "multi.meta4")
+	if err := os.WriteFile(meta4, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return meta4, datas
+}
+
+// TestGetMaxFilesOne: with --max-files 1 the files of a metalink download one after
+// another: in the plain progress lines each file finishes before the next starts,
+// and no total line (printed while several files are in flight) appears.
+func TestGetMaxFilesOne(t *testing.T) {
+	meta4, datas := getMultiFixture(t, 3, 256<<10, 64<<10, 2, 4<<20)
+	dir := t.TempDir()
+	out, errOut, code := runCLI(t, "get", meta4, "-d", dir, "--max-files", "1", "--progress", "plain", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+	var events []string
+	for _, l := range strings.Split(errOut, "\n") {
+		if m := regexp.MustCompile(`^(f\d\.bin): (256\.0 KiB, 4 pieces|finished)`).FindStringSubmatch(l); m != nil {
+			events = append(events, m[1]+" "+strings.Fields(m[2])[0])
+		}
+	}
+	want := "f1.bin 256.0 f1.bin finished f2.bin 256.0 f2.bin finished f3.bin 256.0 f3.bin finished"
+	if got := strings.Join(events, " "); got != want {
+		t.Errorf("start and finish lines %q, want %q:\n%s", got, want, errOut)
+	}
+	if strings.Contains(errOut, "total:") {
+		t.Errorf("a total line, so several files were in flight:\n%s", errOut)
+	}
+	var res getResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Metalinks) != 1 || res.Metalinks[0].Report == nil {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	for k, f := range res.Metalinks[0].Report.Files {
+		if f.State != "done" {
+			t.Errorf("%s: %s %s", f.Name, f.State, f.Error)
+		}
+		if got, err := os.ReadFile(filepath.Join(dir, f.Name)); err != nil || !bytes.Equal(got, datas[k]) {
+			t.Errorf("%s differs (err %v)", f.Name, err)
+		}
+	}
+
+	if _, errOut, code := runCLI(t, "get", meta4, "-d", dir, "--max-files", "-2"); code != exitUsage || !strings.Contains(errOut, `--max-files`) {
+		t.Errorf("--max-files -2: exit %d, want %d and an error naming the flag:\n%s", code, exitUsage, errOut)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -307,4 +308,69 @@ func TestTmuxGetProgress(t *testing.T) {
 			t.Errorf("resumed file differs (err %v)", err)
 		}
 	})
+}
+
+var (
+	// tmuxFilesBar is the file line of any fK.bin of the multi-file display.
+	tmuxFilesBar = regexp.MustCompile(`(?m)^(f\d\.bin) +\d+ % \[[=>-]*\] +[0-9.]+ [KMG]?i?B/s +eta \S+$`)
+	// tmuxTotal is the total line shown while several files are in flight.
+	tmuxTotal = regexp.MustCompile(`(?m)^total  \d/5 files done  [0-9.]+ [KM]?i?B / 5\.0 MiB  [0-9.]+ [KMG]?i?B/s  eta \S+$`)
+)
+
+// TestTmuxGetSeveralFiles runs mlink get on a metalink of five files on three
+// throttled mirrors: the screen shows several files in flight at once, each with its
+// own bar and mirror lines, and a total line; no bar is drawn twice or left
+// half-drawn; the run ends with one summary line per file and the files are right.
+func TestTmuxGetSeveralFiles(t *testing.T) {
+	bin, _, _, _ := tmuxFixture(t, 1<<10, 1<<10)
+	meta4, datas := getMultiFixture(t, 5, 1<<20, 128<<10, 3, 512<<10)
+	dir := t.TempDir()
+	// Run from dir so that the summary lines name the files without a long path.
+	s := tmuxStart(t, dir, "sh", "-c", `cd "$1" && exec "$2" get "$3"`, "sh", dir, bin, meta4)
+	screens, last, status := s.watch(nil)
+	several := ""
+	for _, scr := range screens {
+		if m := tmuxGarbage.FindString(scr); m != "" {
+			t.Errorf("escape-sequence garbage %q on the screen:\n%s", m, scr)
+		}
+		seen := map[string]int{}
+		for _, m := range tmuxFilesBar.FindAllStringSubmatch(scr, -1) {
+			seen[m[1]]++
+		}
+		for name, n := range seen {
+			if n > 1 {
+				t.Errorf("the bar of %s is on the screen %d times:\n%s", name, n, scr)
+			}
+		}
+		for _, line := range strings.Split(scr, "\n") {
+			if strings.Contains(line, "[") && strings.Contains(line, "/s") && strings.Contains(line, "=") &&
+				!tmuxFilesBar.MatchString(line) && !tmuxMirrorBar.MatchString(line) {
+				t.Errorf("half-drawn bar line %q:\n%s", line, scr)
+			}
+		}
+		if len(seen) >= 2 && tmuxTotal.MatchString(scr) && tmuxMirrorBar.MatchString(scr) && several == "" {
+			several = scr
+		}
+	}
+	t.Logf("several files in flight:\n%s", several)
+	if several == "" {
+		t.Errorf("never two files in flight with their bars, mirror lines and the total line; screens:\n%s", strings.Join(screens, "\n-----\n"))
+	}
+	if status != "0" {
+		t.Fatalf("mlink get exited %s; screen:\n%s", status, last)
+	}
+	flat := strings.ReplaceAll(last, "\n", "")
+	for k := range datas {
+		name := fmt.Sprintf("f%d.bin", k+1)
+		re := regexp.MustCompile(regexp.QuoteMeta(name) + `: done, 1\.0 MiB in [0-9.]+s \([^)]*\), 3 mirrors, sha-256:[0-9a-f]{64} verified`)
+		if n := len(re.FindAllString(flat, -1)); n != 1 {
+			t.Errorf("%d summary lines for %s, want 1:\n%s", n, name, last)
+		}
+		if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Equal(got, datas[k]) {
+			t.Errorf("%s differs (err %v)", name, err)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^total  5/5 files done  5\.0 MiB in `).MatchString(last) {
+		t.Errorf("the last frame lacks the final total line:\n%s", last)
+	}
 }
