@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,8 +42,9 @@ func getTermWidth(w io.Writer) int {
 // The limits of the live display: the per-file bars of at most getMaxShown files
 // (the first started of those in flight; the others are counted on a "+N more
 // files" line and take a freed place in start order), each with at most
-// getMaxMirrorLines mirror lines, so that a metalink of 500 files or 50 mirrors
-// fits on a terminal.
+// getMaxMirrorLines mirror lines (fewer on a terminal of fewer than 30 rows: see
+// mirrorLinesLocked), so that a metalink of 500 files or 50 mirrors fits on the
+// screen.
 const (
 	getMaxShown       = 4
 	getMaxMirrorLines = 5
@@ -85,15 +87,17 @@ type getUI struct {
 	lastPlain time.Time
 	begin     time.Time // the first file started
 	refresh   chan any  // tests: frames drawn when sent to, not every 200 ms
+	rows      int       // terminal height, 0 until asked (mirrorLinesLocked)
 
 	// Totals over every file of the run: expected (expect; 0 unknown), finished
 	// (done or already complete: their bytes) and failed.
-	wantFiles  int
-	wantBytes  int64
-	doneFiles  int
-	doneBytes  int64
-	failFiles  int
-	noSizeSeen bool // a file of unknown size started: wantBytes means nothing
+	wantFiles   int
+	wantBytes   int64
+	doneFiles   int
+	doneBytes   int64
+	failFiles   int
+	noSizeSeen  bool // a file of unknown size started: wantBytes means nothing
+	interrupted bool // a file ended with context.Canceled
 }
 
 // getFile is the display state of one file in flight.
@@ -245,6 +249,14 @@ func (u *getUI) event(ev fetch.Event) {
 			u.sm.Unlock()
 			return
 		}
+		if !ok && errors.Is(ev.Err, context.Canceled) {
+			// Interrupted: its bars stay as they are, in flight, until close
+			// draws the last frame; no line for each file.
+			u.sm.Lock()
+			u.interrupted = true
+			u.sm.Unlock()
+			return
+		}
 		u.endFileLocked(f, ok, ev.Err)
 	}
 }
@@ -279,7 +291,22 @@ func (u *getUI) showLocked(f *getFile) {
 	u.setBarsLocked(f)
 }
 
-// addMirrorLocked adds the line of f's mirror k (while f has fewer than getMaxMirrorLines).
+// mirrorLinesLocked is the most mirror lines a file gets: getMaxMirrorLines, or on a
+// short terminal what lets getMaxShown files with their lines, the two extra lines
+// and two lines of log fit, at least one.
+func (u *getUI) mirrorLinesLocked() int {
+	if u.rows == 0 {
+		u.rows = 40
+		if f, ok := u.w.(*os.File); ok {
+			if _, h, err := term.GetSize(int(f.Fd())); err == nil && h > 0 {
+				u.rows = h
+			}
+		}
+	}
+	return max(1, min(getMaxMirrorLines, (u.rows-4)/getMaxShown-1))
+}
+
+// addMirrorLocked adds the line of f's mirror k (while f has fewer than mirrorLinesLocked).
 func (u *getUI) addMirrorLocked(f *getFile, k string) {
 	n := 0
 	for _, ml := range f.mirrors {
@@ -287,7 +314,7 @@ func (u *getUI) addMirrorLocked(f *getFile, k string) {
 			n++
 		}
 	}
-	if n >= getMaxMirrorLines {
+	if n >= u.mirrorLinesLocked() {
 		return
 	}
 	ml := f.mirrors[k]
@@ -314,6 +341,9 @@ func (u *getUI) setBarsLocked(f *getFile) {
 		if b := f.mirrors[k].bar; b != nil {
 			b.SetCurrent(min(goods[i], f.size))
 		}
+	}
+	if f.size < 0 {
+		f.bar.SetTotal(max(done, 1), false) // size unknown: full, growing
 	}
 	f.bar.SetCurrent(done)
 }
@@ -369,6 +399,12 @@ func (u *getUI) totalLineLocked(plain bool) string {
 	}
 	if u.wantBytes > 0 && !u.noSizeSeen {
 		total = max(u.wantBytes, done)
+	}
+	if u.interrupted {
+		if plain {
+			return fmt.Sprintf("total: %d of %d files done%s, %s of %s, interrupted", u.doneFiles, files, failed, humanBytes(float64(done)), humanBytes(float64(total)))
+		}
+		return fmt.Sprintf("total  %d/%d files done%s  %s / %s  interrupted", u.doneFiles, files, failed, humanBytes(float64(done)), humanBytes(float64(total)))
 	}
 	if len(u.live) == 0 && !u.begin.IsZero() {
 		// The last frame: what was done, in how long.

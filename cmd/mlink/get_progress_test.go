@@ -383,3 +383,30 @@ func TestGetMaxFilesOne(t *testing.T) {
 		t.Errorf("--max-files -2: exit %d, want %d and an error naming the flag:\n%s", code, exitUsage, errOut)
 	}
 }
+
+// TestGetPrintSummaryResume: the summary says what a resume reused (verified pieces,
+// bytes of unfinished ones) and how often a plain download started over.
+func TestGetPrintSummaryResume(t *testing.T) {
+	rep := &fetch.Report{Files: []fetch.FileReport{
+		{Name: "a", Path: "a", Size: 64 << 20, State: "done", Hash: "sha-256:00", Pieces: 64, Resumed: 12, ResumedPartial: 3355443},
+		{Name: "b", Path: "b", Size: 8 << 20, State: "done", Hash: "sha-256:01", Pieces: 8, ResumedPartial: 512 << 10},
+		{Name: "c", Path: "c", Size: 1 << 20, State: "done", Pieces: 1, Restarted: 1},
+		{Name: "d", Path: "d", Size: 1 << 20, State: "done", Hash: "sha-256:02", Pieces: 1},
+	}}
+	var out bytes.Buffer
+	getPrintSummary(&out, rep)
+	got := out.String()
+	for _, want := range []string{
+		"a: done, 64.0 MiB in 0.00s (0 B/s), 0 mirrors, sha-256:00 verified\n  resumed: 12 of 64 pieces were already verified on disk, and 3.2 MiB of unfinished ones\n",
+		"b: done, 8.0 MiB in 0.00s (0 B/s), 0 mirrors, sha-256:01 verified\n  resumed: 512.0 KiB of unfinished pieces were on disk (each piece still verified whole)\n",
+		"c: done, 1.0 MiB in 0.00s (0 B/s), 0 mirrors, NOT verified\n  restarted from zero once: the source changed during the download",
+		"d: done, 1.0 MiB in 0.00s (0 B/s), 0 mirrors, sha-256:02 verified\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "resumed:") != 2 || strings.Count(got, "restarted") != 1 {
+		t.Errorf("resume or restart lines for files that had none:\n%s", got)
+	}
+}

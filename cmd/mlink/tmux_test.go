@@ -317,60 +317,126 @@ var (
 	tmuxTotal = regexp.MustCompile(`(?m)^total  \d/5 files done  [0-9.]+ [KM]?i?B / 5\.0 MiB  [0-9.]+ [KMG]?i?B/s  eta \S+$`)
 )
 
+// tmuxCheckFiles fails when a screen of the multi-file display shows escape-sequence
+// debris, a file's bar twice, or a half-drawn bar line; it reports whether the screen
+// shows two files in flight or more, with their mirror lines and the total line.
+func tmuxCheckFiles(t *testing.T, scr string) (several bool) {
+	t.Helper()
+	if m := tmuxGarbage.FindString(scr); m != "" {
+		t.Errorf("escape-sequence garbage %q on the screen:\n%s", m, scr)
+	}
+	seen := map[string]int{}
+	for _, m := range tmuxFilesBar.FindAllStringSubmatch(scr, -1) {
+		seen[m[1]]++
+	}
+	for name, n := range seen {
+		if n > 1 {
+			t.Errorf("the bar of %s is on the screen %d times:\n%s", name, n, scr)
+		}
+	}
+	for _, line := range strings.Split(scr, "\n") {
+		if strings.Contains(line, "[") && strings.Contains(line, "/s") && strings.Contains(line, "=") &&
+			!tmuxFilesBar.MatchString(line) && !tmuxMirrorBar.MatchString(line) {
+			t.Errorf("half-drawn bar line %q:\n%s", line, scr)
+		}
+	}
+	return len(seen) >= 2 && tmuxTotal.MatchString(scr) && tmuxMirrorBar.MatchString(scr)
+}
+
 // TestTmuxGetSeveralFiles runs mlink get on a metalink of five files on three
 // throttled mirrors: the screen shows several files in flight at once, each with its
 // own bar and mirror lines, and a total line; no bar is drawn twice or left
 // half-drawn; the run ends with one summary line per file and the files are right.
+// Interrupted, the last frame keeps the bars of the files in flight and says so in
+// the total line, and the same command resumes.
 func TestTmuxGetSeveralFiles(t *testing.T) {
 	bin, _, _, _ := tmuxFixture(t, 1<<10, 1<<10)
 	meta4, datas := getMultiFixture(t, 5, 1<<20, 128<<10, 3, 512<<10)
-	dir := t.TempDir()
 	// Run from dir so that the summary lines name the files without a long path.
-	s := tmuxStart(t, dir, "sh", "-c", `cd "$1" && exec "$2" get "$3"`, "sh", dir, bin, meta4)
-	screens, last, status := s.watch(nil)
-	several := ""
-	for _, scr := range screens {
-		if m := tmuxGarbage.FindString(scr); m != "" {
-			t.Errorf("escape-sequence garbage %q on the screen:\n%s", m, scr)
-		}
-		seen := map[string]int{}
-		for _, m := range tmuxFilesBar.FindAllStringSubmatch(scr, -1) {
-			seen[m[1]]++
-		}
-		for name, n := range seen {
-			if n > 1 {
-				t.Errorf("the bar of %s is on the screen %d times:\n%s", name, n, scr)
+	get := func(t *testing.T, dir string) *tmuxSession {
+		return tmuxStart(t, t.TempDir(), "sh", "-c", `cd "$1" && exec "$2" get "$3"`, "sh", dir, bin, meta4)
+	}
+	checkDone := func(t *testing.T, dir, last string) {
+		t.Helper()
+		flat := strings.ReplaceAll(last, "\n", "")
+		for k := range datas {
+			name := fmt.Sprintf("f%d.bin", k+1)
+			re := regexp.MustCompile(regexp.QuoteMeta(name) + `: (done, 1\.0 MiB in [0-9.]+s \([^)]*\), 3 mirrors, sha-256:[0-9a-f]{64} verified|already complete)`)
+			if n := len(re.FindAllString(flat, -1)); n != 1 {
+				t.Errorf("%d summary lines for %s, want 1:\n%s", n, name, last)
+			}
+			if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Equal(got, datas[k]) {
+				t.Errorf("%s differs (err %v)", name, err)
 			}
 		}
-		for _, line := range strings.Split(scr, "\n") {
-			if strings.Contains(line, "[") && strings.Contains(line, "/s") && strings.Contains(line, "=") &&
-				!tmuxFilesBar.MatchString(line) && !tmuxMirrorBar.MatchString(line) {
-				t.Errorf("half-drawn bar line %q:\n%s", line, scr)
+	}
+
+	t.Run("terminal", func(t *testing.T) {
+		dir := t.TempDir()
+		screens, last, status := get(t, dir).watch(nil)
+		several := ""
+		for _, scr := range screens {
+			if tmuxCheckFiles(t, scr) && several == "" {
+				several = scr
 			}
 		}
-		if len(seen) >= 2 && tmuxTotal.MatchString(scr) && tmuxMirrorBar.MatchString(scr) && several == "" {
-			several = scr
+		t.Logf("several files in flight:\n%s", several)
+		if several == "" {
+			t.Errorf("never two files in flight with their bars, mirror lines and the total line; screens:\n%s", strings.Join(screens, "\n-----\n"))
 		}
-	}
-	t.Logf("several files in flight:\n%s", several)
-	if several == "" {
-		t.Errorf("never two files in flight with their bars, mirror lines and the total line; screens:\n%s", strings.Join(screens, "\n-----\n"))
-	}
-	if status != "0" {
-		t.Fatalf("mlink get exited %s; screen:\n%s", status, last)
-	}
-	flat := strings.ReplaceAll(last, "\n", "")
-	for k := range datas {
-		name := fmt.Sprintf("f%d.bin", k+1)
-		re := regexp.MustCompile(regexp.QuoteMeta(name) + `: done, 1\.0 MiB in [0-9.]+s \([^)]*\), 3 mirrors, sha-256:[0-9a-f]{64} verified`)
-		if n := len(re.FindAllString(flat, -1)); n != 1 {
-			t.Errorf("%d summary lines for %s, want 1:\n%s", n, name, last)
+		if status != "0" {
+			t.Fatalf("mlink get exited %s; screen:\n%s", status, last)
 		}
-		if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Equal(got, datas[k]) {
-			t.Errorf("%s differs (err %v)", name, err)
+		checkDone(t, dir, last)
+		if !regexp.MustCompile(`(?m)^total  5/5 files done  5\.0 MiB in `).MatchString(last) {
+			t.Errorf("the last frame lacks the final total line:\n%s", last)
 		}
-	}
-	if !regexp.MustCompile(`(?m)^total  5/5 files done  5\.0 MiB in `).MatchString(last) {
-		t.Errorf("the last frame lacks the final total line:\n%s", last)
-	}
+	})
+
+	t.Run("interrupt", func(t *testing.T) {
+		dir := t.TempDir()
+		s := get(t, dir)
+		sent := false
+		screens, last, status := s.watch(func(scr string) bool {
+			if strings.Contains(scr, "f1.bin: finished") && tmuxCheckFiles(t, scr) {
+				if out, err := s.cmd("send-keys", "-t", s.name, "C-c").CombinedOutput(); err != nil {
+					t.Errorf("tmux send-keys: %v: %s", err, out)
+				}
+				sent = true
+				return true
+			}
+			return false
+		})
+		if !sent {
+			t.Fatalf("never saw a file finished and two in flight; screens:\n%s", strings.Join(screens, "\n-----\n"))
+		}
+		if status != "130" {
+			t.Fatalf("interrupted mlink get exited %s, want 130; screen:\n%s", status, last)
+		}
+		t.Logf("interrupted:\n%s", last)
+		for _, scr := range screens {
+			tmuxCheckFiles(t, scr)
+		}
+		if !regexp.MustCompile(`(?m)^total  [1-4]/5 files done  [0-9.]+ [KM]?i?B / 5\.0 MiB  interrupted$`).MatchString(last) {
+			t.Errorf("the last frame does not say the download was interrupted:\n%s", last)
+		}
+		if len(tmuxFilesBar.FindAllString(last, -1)) == 0 {
+			t.Errorf("the last frame lost the bars of the files in flight:\n%s", last)
+		}
+		if strings.Contains(last, "failed") {
+			t.Errorf("interrupted files are said to have failed:\n%s", last)
+		}
+		if flat := strings.ReplaceAll(last, "\n", ""); !strings.Contains(flat, "interrupted; run the same command again to resume") {
+			t.Errorf("the screen does not say how to resume:\n%s", last)
+		}
+
+		_, last, status = get(t, dir).watch(nil)
+		if status != "0" {
+			t.Fatalf("rerun exited %s:\n%s", status, last)
+		}
+		checkDone(t, dir, last)
+		if !strings.Contains(last, "already complete") {
+			t.Errorf("the rerun did not find f1.bin complete:\n%s", last)
+		}
+	})
 }
