@@ -55,8 +55,8 @@ const (
 // Bar priorities (lower is higher on the screen): each file's bar and mirror lines
 // together in start order, then the "+N more files" line, then the total line.
 const (
-	getPrioFile  = 1000 // file number n: n*getPrioFile, its mirror lines after it
-	getPrioMore  = 1 << 40
+	getPrioFile  = 1000    // file number n: n*getPrioFile, its mirror lines after it
+	getPrioMore  = 1 << 30 // an int on 32-bit platforms too
 	getPrioTotal = getPrioMore + 1
 )
 
@@ -107,7 +107,6 @@ type getFile struct {
 	size    int64
 	done    int64
 	speed   float64
-	pieces  int
 	start   time.Time
 	bar     *mpb.Bar // nil when not shown (or not on a terminal)
 	mirrors map[string]*mirrorLine
@@ -155,7 +154,8 @@ func (u *getUI) event(ev fetch.Event) {
 		if u.begin.IsZero() {
 			u.begin = time.Now()
 		}
-		f := &getFile{name: ev.File, seq: u.seq, size: ev.Size, pieces: ev.Pieces, start: time.Now(), mirrors: map[string]*mirrorLine{}}
+		// Done is what a resume found on disk.
+		f := &getFile{name: ev.File, seq: u.seq, size: ev.Size, done: max(ev.Done, 0), start: time.Now(), mirrors: map[string]*mirrorLine{}}
 		u.files[ev.File] = f
 		u.live = append(u.live, f)
 		if len(u.live) > 1 {
@@ -237,6 +237,14 @@ func (u *getUI) event(ev fetch.Event) {
 	case fetch.EventFileDone, fetch.EventFileFailed:
 		ok := ev.Kind == fetch.EventFileDone
 		f := u.files[ev.File]
+		if !ok && errors.Is(ev.Err, context.Canceled) {
+			// Interrupted: the bars of a file in flight stay as they are until close
+			// draws the last frame; no line for each file.
+			u.sm.Lock()
+			u.interrupted = true
+			u.sm.Unlock()
+			return
+		}
 		if f == nil {
 			// Never started: already complete, or failed its checks (the summary says so).
 			u.sm.Lock()
@@ -246,14 +254,6 @@ func (u *getUI) event(ev fetch.Event) {
 			} else {
 				u.failFiles++
 			}
-			u.sm.Unlock()
-			return
-		}
-		if !ok && errors.Is(ev.Err, context.Canceled) {
-			// Interrupted: its bars stay as they are, in flight, until close
-			// draws the last frame; no line for each file.
-			u.sm.Lock()
-			u.interrupted = true
 			u.sm.Unlock()
 			return
 		}
