@@ -239,7 +239,7 @@ func Get(ctx context.Context, m *metalink.Metalink, opts Options) (*Report, erro
 	if m == nil || len(m.Files) == 0 {
 		return rep, ErrNoFiles
 	}
-	files, err := selectFiles(m.Files, g.o.Select)
+	files, err := Select(m.Files, g.o.Select)
 	if err != nil {
 		return rep, err
 	}
@@ -413,7 +413,11 @@ func sizeString(n int64) string {
 	return fmt.Sprintf("%.1f %s (%d bytes)", v, units[u], n)
 }
 
-func selectFiles(all []metalink.File, globs []string) ([]*metalink.File, error) {
+// Select returns the files of a metalink that Options.Select globs choose: every
+// file when globs is empty, else those whose name or last name component matches
+// one of the path.Match patterns. A malformed pattern wraps ErrUsage; no match at
+// all wraps ErrNoFiles.
+func Select(all []metalink.File, globs []string) ([]*metalink.File, error) {
 	var out []*metalink.File
 	for i := range all {
 		f := &all[i]

@@ -294,14 +294,30 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 	if code == exitOK {
 		return nil
 	}
+	if code == exitInterrupted {
+		// One line for the interruption, not one "context canceled" per file; other
+		// errors (a file that failed before the interruption) are kept.
+		errs = getWithoutCancel(errs)
+		errs = append(errs, fmt.Errorf("%w: interrupted; run the same command again to resume", context.Canceled))
+	}
 	var err error = errs
 	if len(errs) == 1 {
 		err = errs[0]
 	}
-	if code == exitInterrupted {
-		err = fmt.Errorf("%w: interrupted; run the same command again to resume", err)
-	}
 	return withCode(code, err)
+}
+
+// getWithoutCancel flattens joined errors and drops those caused by cancellation.
+func getWithoutCancel(errs []error) getErrors {
+	var out getErrors
+	for _, e := range errs {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			out = append(out, getWithoutCancel(j.Unwrap())...)
+		} else if !errors.Is(e, context.Canceled) && !errors.Is(e, context.DeadlineExceeded) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // getIsBadInput reports whether a source failed because of what it says (exit 3)

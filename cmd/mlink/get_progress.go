@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -701,31 +700,20 @@ func getTimes(n int) string {
 }
 
 // getSelected counts the files of a metalink that a get with these --select globs
-// downloads, and their bytes (-1 when a size is unknown), for the total line; the
-// rule is fetch's (a glob matches the name or its last component). A bad glob
-// counts nothing (fetch.Get reports it).
+// downloads, and their total size (-1 when one size is unknown).
 func getSelected(files []metalink.File, globs []string) (n int, bytes int64) {
-	for _, f := range files {
-		ok := len(globs) == 0
-		for _, g := range globs {
-			if _, err := path.Match(g, ""); err != nil {
-				return 0, 0
-			}
-			a, _ := path.Match(g, f.Name)
-			b, _ := path.Match(g, path.Base(f.Name))
-			ok = ok || a || b
-		}
-		if !ok {
-			continue
-		}
-		n++
+	sel, err := fetch.Select(files, globs)
+	if err != nil {
+		return 0, 0
+	}
+	for _, f := range sel {
 		if f.Size < 0 || bytes < 0 {
 			bytes = -1
 		} else {
 			bytes += f.Size
 		}
 	}
-	return n, bytes
+	return len(sel), bytes
 }
 
 // getCountFlag is an int flag that must not be negative (a usage error at parsing).

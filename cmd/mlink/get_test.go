@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -204,5 +205,16 @@ func TestGetExitCodes(t *testing.T) {
 	cancel()
 	if _, _, code := runCLIContext(t, ctx, "", "get", meta, "-d", dir, "-q", "--insecure-no-hash"); code != exitInterrupted {
 		t.Errorf("cancelled: exit %d, want 130", code)
+	}
+}
+
+// An interrupted multi-file run reports the interruption once, keeping the errors
+// that are not cancellations.
+func TestGetWithoutCancel(t *testing.T) {
+	bad := errors.New("f1.bin: piece 3: no usable source")
+	joined := errors.Join(fmt.Errorf("f2.bin: %w", context.Canceled), bad, fmt.Errorf("f3.bin: %w", context.Canceled))
+	got := getWithoutCancel([]error{joined, fmt.Errorf("x.meta4: %w", context.DeadlineExceeded)})
+	if len(got) != 1 || got[0] != bad {
+		t.Fatalf("getWithoutCancel = %v, want only %v", got, bad)
 	}
 }
