@@ -25,10 +25,8 @@ const getMaxMetalinkBytes = 8 << 20
 
 func newGetCmd(e *env) *cobra.Command {
 	var (
-		o                          fetch.Options
-		limitRate, mirrorLimitRate string
-		quiet, jsonOut, verbose    bool
-		progress                   string
+		o  fetch.Options
+		ff fetchFlags
 	)
 	c := &cobra.Command{
 		Use:   "get SOURCE...",
@@ -83,61 +81,30 @@ file:// URLs (mlink fetches http:// and https:// only).
   mlink get ftp://example.org/a.iso   # unsupported scheme "ftp": mlink fetches http:// and https:// URLs only`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			var err error
-			if o.LimitRate, err = getParseRate(limitRate); err != nil {
-				return usageError("--limit-rate: %v", err)
-			}
-			if o.MirrorLimitRate, err = getParseRate(mirrorLimitRate); err != nil {
-				return usageError("--mirror-limit-rate: %v", err)
-			}
-			if o.Connections < 0 || o.PerMirror < 0 || o.MaxMirrors < 0 || o.MaxBadPieces < 0 {
-				return usageError("counts must not be negative")
+			if err := ff.apply(&o); err != nil {
+				return err
 			}
 			if o.Output != "" && len(args) > 1 {
 				return usageError("--output needs a single SOURCE")
 			}
-			for i, l := range o.Location {
-				o.Location[i] = strings.ToLower(strings.TrimSpace(l))
-			}
-			switch progress {
-			case "auto", "bar", "plain", "none":
-			default:
-				return usageError("--progress must be auto, bar, plain or none")
-			}
-			if quiet {
-				progress = "none"
-			}
 			level := slog.LevelWarn
-			if verbose {
+			if ff.verbose {
 				level = slog.LevelDebug
 			}
 			o.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-			if quiet {
+			if ff.quiet {
 				o.Logger = nil
 			}
-			return runGet(e, args, o, progress, quiet, jsonOut)
+			return runGet(e, args, o, ff.progress, ff.quiet, ff.jsonOut)
 		},
 	}
 	f := c.Flags()
 	f.StringVarP(&o.Dir, "dir", "d", ".", "target directory")
 	f.StringVarP(&o.Output, "output", "o", "", "save the (single selected) file under this name, relative to --dir")
-	f.IntVarP(&o.Connections, "connections", "x", 16, "total concurrent requests")
-	f.IntVar(&o.PerMirror, "per-mirror", 4, "concurrent requests per mirror")
-	f.IntVar(&o.MaxMirrors, "max-mirrors", 0, "use at most N mirrors per file (0: all)")
-	f.StringSliceVar(&o.Location, "location", nil, "prefer mirrors in these countries (ISO 3166 codes, comma-separated)")
-	f.StringVar(&limitRate, "limit-rate", "", "overall rate limit in bytes/s (suffixes k, M, G: 1024-based)")
-	f.StringVar(&mirrorLimitRate, "mirror-limit-rate", "", "per-mirror rate limit in bytes/s (suffixes k, M, G)")
+	ff.register(f, &o)
 	f.Var(getCountFlag{&o.MaxFiles}, "max-files", "download at most N files of a metalink at once (0: 8; 1: one after another)")
-	f.IntVar(&o.MaxBadPieces, "max-bad-pieces", 2, "quarantine a mirror after this many pieces failed their hash")
 	f.BoolVar(&o.InsecureNoHash, "insecure-no-hash", false, "download files that have no usable hash (NOT verified)")
-	f.BoolVar(&o.RequireStrongHash, "require-strong-hash", false, "refuse files whose only hashes are md5 or sha-1")
 	f.BoolVar(&o.Overwrite, "overwrite", false, "replace an existing file that differs")
-	f.StringSliceVar(&o.Select, "select", nil, "only files matching these globs (on the name or its last component)")
-	f.DurationVar(&o.LowSpeedTime, "low-speed-time", 5*time.Second, "abandon a request slower than 1 KiB/s over this window")
-	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
-	f.BoolVar(&jsonOut, "json", false, "print the final report as JSON on stdout")
-	f.StringVar(&progress, "progress", "auto", "progress display: auto (bar on a terminal, else plain lines), bar, plain, none")
-	f.BoolVarP(&verbose, "verbose", "v", false, "log scheduling details on stderr")
 	return c
 }
 

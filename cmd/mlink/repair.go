@@ -12,7 +12,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,10 +23,8 @@ func init() { register(newRepairCmd) }
 
 func newRepairCmd(e *env) *cobra.Command {
 	var (
-		o                          fetch.Options
-		limitRate, mirrorLimitRate string
-		quiet, jsonOut, verbose    bool
-		progress                   string
+		o  fetch.Options
+		ff fetchFlags
 	)
 	c := &cobra.Command{
 		Use:   "repair METALINK [PATH]",
@@ -60,54 +57,17 @@ or an http(s) URL.
   mlink repair release.meta4 dist/ --select '*.iso' --limit-rate 5M`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(c *cobra.Command, args []string) error {
-			var err error
-			if o.LimitRate, err = getParseRate(limitRate); err != nil {
-				return usageError("--limit-rate: %v", err)
-			}
-			if o.MirrorLimitRate, err = getParseRate(mirrorLimitRate); err != nil {
-				return usageError("--mirror-limit-rate: %v", err)
-			}
-			if o.Connections < 0 || o.PerMirror < 0 || o.MaxMirrors < 0 || o.MaxBadPieces < 0 {
-				return usageError("counts must not be negative")
-			}
-			for _, g := range o.Select {
-				if _, err := path.Match(g, ""); err != nil {
-					return usageError("--select %q: %v", g, err)
-				}
-			}
-			for i, l := range o.Location {
-				o.Location[i] = strings.ToLower(strings.TrimSpace(l))
-			}
-			switch progress {
-			case "auto", "bar", "plain", "none":
-			default:
-				return usageError("--progress must be auto, bar, plain or none")
-			}
-			if quiet {
-				progress = "none"
+			if err := ff.apply(&o); err != nil {
+				return err
 			}
 			p := ""
 			if len(args) == 2 {
 				p = args[1]
 			}
-			return runRepair(e, args[0], p, o, repairUI{progress: progress, quiet: quiet, json: jsonOut, verbose: verbose})
+			return runRepair(e, args[0], p, o, repairUI{progress: ff.progress, quiet: ff.quiet, json: ff.jsonOut, verbose: ff.verbose})
 		},
 	}
-	f := c.Flags()
-	f.IntVarP(&o.Connections, "connections", "x", 16, "total concurrent requests")
-	f.IntVar(&o.PerMirror, "per-mirror", 4, "concurrent requests per mirror")
-	f.IntVar(&o.MaxMirrors, "max-mirrors", 0, "use at most N mirrors per file (0: all)")
-	f.StringSliceVar(&o.Location, "location", nil, "prefer mirrors in these countries (ISO 3166 codes, comma-separated)")
-	f.StringVar(&limitRate, "limit-rate", "", "overall rate limit in bytes/s (suffixes k, M, G: 1024-based)")
-	f.StringVar(&mirrorLimitRate, "mirror-limit-rate", "", "per-mirror rate limit in bytes/s (suffixes k, M, G)")
-	f.IntVar(&o.MaxBadPieces, "max-bad-pieces", 2, "quarantine a mirror after this many pieces failed their hash")
-	f.BoolVar(&o.RequireStrongHash, "require-strong-hash", false, "refuse files whose only hashes are md5 or sha-1")
-	f.StringSliceVar(&o.Select, "select", nil, "multi-file metalink: only files matching these globs (on the name or its last component)")
-	f.DurationVar(&o.LowSpeedTime, "low-speed-time", 5*time.Second, "abandon a request slower than 1 KiB/s over this window")
-	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
-	f.BoolVar(&jsonOut, "json", false, "print the report as JSON on stdout")
-	f.StringVar(&progress, "progress", "auto", "progress display while fetching: auto (bar on a terminal, else plain lines), bar, plain, none")
-	f.BoolVarP(&verbose, "verbose", "v", false, "log details on stderr")
+	ff.register(c.Flags(), &o)
 	return c
 }
 
