@@ -58,7 +58,15 @@ An existing file that verifies is left alone with no network request; an existin
 different file is never replaced without --overwrite. An interrupted download (Ctrl-C,
 kill -9, power loss) resumes when the same command is run again: NAME.part.mlj records
 the pieces that were fsynced, and every piece of NAME.part is re-verified before use.
-A second mlink writing the same output fails at once (NAME.part.lock).
+A second mlink writing the same output fails at once (NAME.part.lock). Each mirror's
+ETag or Last-Modified is kept in the journal and sent as If-Range: a mirror whose file
+changed is dropped before it sends a byte, as is one whose Digest/Repr-Digest header
+names another version. Before any request the target directory must be writable and
+have room for what is still missing.
+
+The files of a multi-file metalink download several at once (--max-files, default 8)
+under one budget: --connections and --limit-rate count across all files, --per-mirror
+and --mirror-limit-rate per mirror host across files.
 
 No hash at all in a metalink: refused unless --insecure-no-hash. Only md5/sha-1: a
 warning (--require-strong-hash refuses). Only http and https mirrors are used.
