@@ -36,6 +36,10 @@ func getFixture(t *testing.T, size, plen int, n int) (string, []byte) {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if noRange {
 				r.Header.Del("Range")
+			} else {
+				// The range-less mirror's 200 arrives before the others have
+				// served everything, so it is always seen and judged.
+				time.Sleep(20 * time.Millisecond)
 			}
 			http.ServeContent(w, r, "f.bin", time.Time{}, bytes.NewReader(data))
 		}))
