@@ -100,6 +100,7 @@ type job struct {
 	hashes []metalink.Hash
 	psums  [][]byte // piece digests
 	out    partFile
+	wmu    sync.Mutex // serialises writes into out (writeAt)
 	sink   pieceSink
 	jn     *journal // where validators are kept across runs; nil: none
 	// restarts is how many times this file already started over (errRestart).
