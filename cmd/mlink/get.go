@@ -344,7 +344,7 @@ func getPrintSummary(w io.Writer, rep *fetch.Report) {
 			if f.Hash == "" {
 				verified = "NOT verified"
 			}
-			fmt.Fprintf(w, "%s: done, %s in %.2fs (%s/s), %d mirrors, %s\n", f.Path, humanBytes(float64(f.Size)), f.Duration.Seconds(), humanBytes(sp), len(f.Mirrors), verified)
+			fmt.Fprintf(w, "%s: done, %s in %.2fs (%s/s), %d %s, %s\n", f.Path, humanBytes(float64(f.Size)), f.Duration.Seconds(), humanBytes(sp), len(f.Mirrors), plural(len(f.Mirrors), "mirror", "mirrors"), verified)
 			switch {
 			case f.Resumed > 0 && f.ResumedPartial > 0:
 				fmt.Fprintf(w, "  resumed: %d of %d pieces were already verified on disk, and %s of unfinished ones\n",

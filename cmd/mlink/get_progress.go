@@ -492,9 +492,14 @@ func (u *getUI) endFileLocked(f *getFile, ok bool, err error) {
 			line = fmt.Sprintf("%s: failed: %v\n", f.name, err)
 		}
 	}
+	// One file alone: its summary line follows at once, a "finished" line would
+	// only say the same thing twice.
+	single := ok && !u.multi && max(u.wantFiles, u.doneFiles+u.failFiles) <= 1
 	u.sm.Unlock()
 	if u.mode == "plain" {
-		u.printf("%s", line)
+		if !single {
+			u.printf("%s", line)
+		}
 		return
 	}
 	if u.p == nil {
