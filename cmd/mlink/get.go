@@ -273,7 +273,7 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 		// One line for the interruption, not one "context canceled" per file; other
 		// errors (a file that failed before the interruption) are kept.
 		errs = getWithoutCancel(errs)
-		errs = append(errs, fmt.Errorf("%w: interrupted; run the same command again to resume", context.Canceled))
+		errs = append(errs, errInterrupted{})
 	}
 	var err error = errs
 	if len(errs) == 1 {
@@ -281,6 +281,12 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 	}
 	return withCode(code, err)
 }
+
+// errInterrupted is how an interrupted download ends: one line saying how to go on.
+type errInterrupted struct{}
+
+func (errInterrupted) Error() string { return "interrupted; run the same command again to resume" }
+func (errInterrupted) Unwrap() error { return context.Canceled }
 
 // getWithoutCancel flattens joined errors and drops those caused by cancellation.
 func getWithoutCancel(errs []error) getErrors {

@@ -207,8 +207,9 @@ func TestGetExitCodes(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, code := runCLIContext(t, ctx, "", "get", meta, "-d", dir, "-q", "--insecure-no-hash"); code != exitInterrupted {
-		t.Errorf("cancelled: exit %d, want 130", code)
+	if _, stderr, code := runCLIContext(t, ctx, "", "get", meta, "-d", dir, "-q", "--insecure-no-hash"); code != exitInterrupted ||
+		strings.TrimSpace(stderr) != "mlink: interrupted; run the same command again to resume" {
+		t.Errorf("cancelled: exit %d, stderr %q; want 130 and one line saying how to resume", code, stderr)
 	}
 }
 
