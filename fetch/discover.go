@@ -51,8 +51,9 @@ const (
 // DiscoverOptions configures Discover. The zero value is useful.
 type DiscoverOptions struct {
 	// Client sends the requests. Nil means NewClient(10s, 4) with a 2-minute overall
-	// timeout. Its CheckRedirect should strip credentials on a change of origin (as
-	// RedirectPolicy does).
+	// timeout. The credentials of the URL's userinfo are added per request for the
+	// URL's origin only, whatever CheckRedirect does; RedirectPolicy (refusing https
+	// to http and other schemes) is still the one to use.
 	Client *http.Client
 	// UserAgent is sent with every request (default "mlink").
 	UserAgent string
@@ -132,9 +133,10 @@ func errNotHTTP(scheme string) error {
 // first such redirect, whose URL then names the file and resolves relative links (the
 // size still comes from the final response). Get never parses Link fields of mirror
 // responses (RFC 6249 §2). Credentials in rawURL's userinfo are
-// sent (as Basic authorization) only to rawURL's origin: never to a describedby
-// metalink elsewhere, never to a mirror, and the client's redirect policy drops them
-// when a redirect leaves the origin. The URLs of the returned metalink carry no
+// sent (as Basic authorization) only to rawURL's origin: they are added to each
+// request for that origin by the transport (OriginAuth), so no redirect to another
+// origin carries them, whatever the client's CheckRedirect, and neither does a
+// describedby metalink elsewhere nor a mirror. The URLs of the returned metalink carry no
 // credentials. A non-2xx answer is an error naming the status.
 func Discover(ctx context.Context, rawURL string, opts DiscoverOptions) (*Discovery, error) {
 	o := opts
@@ -162,7 +164,16 @@ func Discover(ctx context.Context, rawURL string, opts DiscoverOptions) (*Discov
 	if u.Host == "" {
 		return nil, fmt.Errorf("%s: URL without a host", Redact(rawURL))
 	}
-	dc := &discoverer{o: o, asked: u, user: u.User}
+	dc := &discoverer{o: o, asked: u}
+	if u.User != nil {
+		// The credentials are added per request, by the transport, to requests for
+		// u's origin only: never copied onto a redirect to another origin, whatever
+		// the client's CheckRedirect (Go's default keeps them for another port or a
+		// subdomain).
+		c := *o.Client
+		c.Transport = OriginAuth(c.Transport, rawURL)
+		dc.o.Client = &c
+	}
 	clean := *u
 	clean.User = nil
 	clean.Fragment = ""
@@ -171,10 +182,9 @@ func Discover(ctx context.Context, rawURL string, opts DiscoverOptions) (*Discov
 }
 
 type discoverer struct {
-	o     DiscoverOptions
-	asked *url.URL      // as given
-	clean *url.URL      // without userinfo and fragment
-	user  *url.Userinfo // credentials for asked's origin only
+	o     DiscoverOptions // o.Client adds asked's credentials (OriginAuth)
+	asked *url.URL        // as given
+	clean *url.URL        // without userinfo and fragment
 }
 
 func (dc *discoverer) newRequest(ctx context.Context, method string, u *url.URL) (*http.Request, error) {
@@ -184,10 +194,6 @@ func (dc *discoverer) newRequest(ctx context.Context, method string, u *url.URL)
 	}
 	req.Header.Set("User-Agent", dc.o.UserAgent)
 	req.Header.Set("Accept", mediaMetalink4+", "+mediaMetalink3+";q=0.9, */*;q=0.1")
-	if dc.user != nil && origin(u) == origin(dc.asked) {
-		pw, _ := dc.user.Password()
-		req.SetBasicAuth(dc.user.Username(), pw)
-	}
 	return req, nil
 }
 
@@ -624,6 +630,14 @@ type originAuth struct {
 	next       http.RoundTripper
 	origin     string
 	user, pass string
+}
+
+// CloseIdleConnections closes the idle connections of the wrapped transport, so that
+// http.Client.CloseIdleConnections still reaches it.
+func (a *originAuth) CloseIdleConnections() {
+	if c, ok := a.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 func (a *originAuth) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -373,7 +374,10 @@ func (g *getter) preflight(root *os.Root, files []*metalink.File, names []string
 		if fi, err := root.Stat(names[i] + ".part"); err == nil && fi.Mode().IsRegular() {
 			rest -= allocatedBytes(fi)
 		}
-		need += max(rest, 0)
+		// Checked: sizes that are each legal may overflow int64 together (rule 15).
+		if rest > 0 {
+			need = satAdd(need, rest)
+		}
 	}
 	if !write {
 		return nil // every file exists: checking them writes nothing (read-only is fine)
@@ -397,6 +401,14 @@ func (g *getter) preflight(root *os.Root, files []*metalink.File, names []string
 		return fmt.Errorf("%w on %s: need %s, %s free", ErrNoSpace, g.o.Dir, sizeString(need), sizeString(free))
 	}
 	return nil
+}
+
+// satAdd returns a+b for non-negative a and b, or math.MaxInt64 when that overflows.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // sizeString formats a byte count for error messages: "12.3 MiB (12897484 bytes)".
