@@ -34,7 +34,8 @@ func newGetCmd(e *env) *cobra.Command {
 		Long: `get downloads every file a metalink describes (or those matching --select) from
 many mirrors at once. SOURCE is a local .meta4/.metalink file or an http(s) URL (fetched
 with TLS verification; credentials in that URL are sent to its own server alone and
-never reach a mirror). For a URL, get follows Metalink/HTTP (RFC 6249), in this order:
+never reach a mirror; an http:// URL gets a warning, as the hashes it gives could have
+been changed on the way). For a URL, get follows Metalink/HTTP (RFC 6249), in this order:
 
   - the URL is a metalink (Content-Type application/metalink4+xml or
     application/metalink+xml, or a path ending in .meta4/.metalink): download it;
@@ -202,6 +203,12 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 		}
 		opts := o
 		plain := d.Kind == fetch.DiscoveryPlain
+		if !plain && getPlainHTTP(src) {
+			// SECURITY.md rule 18, catalogue case 29: the metalink (or digest) is the
+			// trust root; over plain http anyone on the path could have changed it.
+			d.Warnings = append(d.Warnings, getPlainHTTPWarning)
+			mr.Warnings = d.Warnings
+		}
 		if !quiet {
 			for _, w := range d.Warnings {
 				fmt.Fprintf(e.stderr, "warning: %s: %s\n", red, w)
@@ -447,6 +454,14 @@ func getSource(ctx context.Context, src, name string) (*fetch.Discovery, error) 
 func getHasUserinfo(src string) bool {
 	u, err := url.Parse(src)
 	return err == nil && u.User != nil
+}
+
+// getPlainHTTPWarning is printed when the hashes come from a plain http SOURCE.
+const getPlainHTTPWarning = "fetched over plain http, not https: the hashes it gives could have been changed on the way; use an https URL"
+
+// getPlainHTTP reports whether src is an http:// (not https://) URL.
+func getPlainHTTP(src string) bool {
+	return isHTTPURL(src) && strings.EqualFold(mistakeSchemeRE.FindString(src), "http://")
 }
 
 func redactSource(src string) string {
