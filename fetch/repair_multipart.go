@@ -23,6 +23,34 @@ import (
 // that is cut and the response rejected.
 const repairPartOverhead = 1 << 10
 
+// repairFramingSlack is framing a multipart/byteranges body may use beyond
+// repairPartOverhead per part: the multipart reader's read-ahead of part bytes not yet
+// consumed (its buffer is 4 KiB) and the line ends around the boundaries.
+const repairFramingSlack = 16 << 10
+
+// errFraming: a multipart/byteranges body spends more bytes on its framing (preamble,
+// boundaries, part headers) than its parts can need.
+var errFraming = errors.New("multipart framing larger than its parts need")
+
+// framingReader counts the bytes read from a multipart body that were not (yet)
+// delivered as part bytes, and fails once they exceed max: a hostile part header or
+// preamble is cut after a few KiB instead of being buffered (Go's multipart reader
+// takes part headers of up to 10 MiB).
+type framingReader struct {
+	r               io.Reader
+	read, delivered int64
+	max             int64
+}
+
+func (f *framingReader) Read(p []byte) (int, error) {
+	if f.read-f.delivered > f.max {
+		return 0, errFraming
+	}
+	n, err := f.r.Read(p)
+	f.read += int64(n)
+	return n, err
+}
+
 // errStopRequest ends a request without blaming the mirror (a bad piece was already
 // recorded, or the repair is over).
 var errStopRequest = errors.New("request stopped")
@@ -37,6 +65,7 @@ type repairReq struct {
 	got    []bool              // ranges received
 	wd     *watchdog
 	buf    []byte
+	frame  *framingReader // multipart: counts the part bytes read (nil otherwise)
 }
 
 // request asks m for runs in one request (several ranges: a multipart/byteranges
@@ -217,13 +246,17 @@ func (q *repairReq) multipart(resp *http.Response, boundary string) (error, Mirr
 	limit := q.ranges[len(q.ranges)-1].End() - q.ranges[0].Start
 	limit += int64(len(q.ranges)+1) * repairPartOverhead
 	body := &io.LimitedReader{R: resp.Body, N: limit}
-	mr := multipart.NewReader(body, boundary)
+	q.frame = &framingReader{r: body, max: int64(len(q.ranges)+1)*repairPartOverhead + repairFramingSlack}
+	mr := multipart.NewReader(q.frame, boundary)
 	for {
 		part, err := mr.NextRawPart()
 		if err == io.EOF {
 			return nil, "", 0
 		}
 		if err != nil {
+			if errors.Is(err, errFraming) {
+				return fmt.Errorf("%w: %v", ErrBadResponse, errFraming), MirrorDropped, 0
+			}
 			if q.ctx.Err() != nil || body.N > 0 && isTransient(err) {
 				return q.classify(err)
 			}
@@ -238,6 +271,9 @@ func (q *repairReq) multipart(resp *http.Response, boundary string) (error, Mirr
 			return err, st, 0
 		}
 		if err := q.readPart(part, first, last); err != nil {
+			if errors.Is(err, errFraming) {
+				return fmt.Errorf("%w: %v", ErrBadResponse, errFraming), MirrorDropped, 0
+			}
 			if !errors.Is(err, errStopRequest) && body.N == 0 {
 				err = fmt.Errorf("%w: multipart body longer than asked", ErrBadResponse)
 				return err, MirrorDropped, 0
@@ -353,6 +389,9 @@ func (q *repairReq) read(body io.Reader, n int64, sink func([]byte)) error {
 				sink(dst[:k])
 			}
 			got += int64(k)
+			if q.frame != nil {
+				q.frame.delivered += int64(k)
+			}
 			m.bytes.Add(int64(k))
 			r.g.bytes.Add(int64(k))
 			q.wd.add(k)

@@ -1,14 +1,19 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mlinkdev/mlink/internal/httphdr"
 	"github.com/mlinkdev/mlink/internal/mirrortest"
 	"github.com/mlinkdev/mlink/metalink"
 )
@@ -91,5 +96,80 @@ func TestDiscoverCredentialsCustomClient(t *testing.T) {
 	defer mu.Unlock()
 	for k, v := range leaked {
 		t.Errorf("credentials of %s reached another origin: %s got %q", origin.URL, k, v)
+	}
+}
+
+// hostileMultipart answers every multi-range request with a well-formed
+// multipart/byteranges body of the right bytes, but with junk framing: a part header
+// or a preamble of junk bytes. Single ranges are answered normally.
+func hostileMultipart(data []byte, junkHeader, preamble int) mirrortest.Option {
+	return mirrortest.Wrap(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rs, err := httphdr.ParseRange(r.Header.Get("Range"), int64(len(data)))
+			if err != nil || len(rs) < 2 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "multipart/byteranges; boundary=BND")
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(bytes.Repeat([]byte("preamble line\r\n"), preamble/15))
+			for i, rg := range rs {
+				fmt.Fprintf(w, "\r\n--BND\r\nContent-Range: %s\r\n", rg.ContentRange(int64(len(data))))
+				if i == 0 && junkHeader > 0 {
+					fmt.Fprintf(w, "X-Junk: %s\r\n", bytes.Repeat([]byte("j"), junkHeader))
+				}
+				w.Write([]byte("\r\n"))
+				w.Write(data[rg.Start:rg.End()])
+			}
+			w.Write([]byte("\r\n--BND--\r\n"))
+		})
+	})
+}
+
+// A repair mirror whose multipart framing is far larger than the parts' headers can
+// be (a 1 MiB part header, a 1 MiB preamble) is cut off after a small framing budget
+// and dropped, even though the bytes it frames are right: the client never buffers a
+// hostile part header (Go's multipart reader would take up to 10 MiB of it).
+func TestRepairMultipartFramingBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		header, preamble int
+	}{{"part-header", 1 << 20, 0}, {"preamble", 0, 1 << 20}} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, f := testFile(t, "r.bin", repairTestSize, repairTestPlen, 16)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "r.bin")
+			damage(t, path, data, repairTestPlen)
+			evil := mirrortest.Start(t, data, hostileMultipart(data, tc.header, tc.preamble))
+			good := mirrortest.Start(t, data)
+			rep, err := Repair(context.Background(), oneFile(f, evil.URL(), good.URL()), Options{Dir: dir, Connections: 1})
+			if err != nil {
+				t.Fatalf("Repair: %v", err)
+			}
+			if fileSHA(t, path) != sha256.Sum256(data) {
+				t.Fatal("repaired file differs from the original")
+			}
+			if s := rep.Mirrors[0]; s.State != MirrorDropped || !strings.Contains(s.LastError, "framing") {
+				t.Errorf("hostile mirror: %+v; want dropped for its framing", s)
+			}
+		})
+	}
+}
+
+type closeCounter struct {
+	http.RoundTripper
+	closed int
+}
+
+func (c *closeCounter) CloseIdleConnections() { c.closed++ }
+
+// http.Client.CloseIdleConnections reaches the transport under OriginAuth (the CLI
+// closes its client's idle keep-alive connections through it).
+func TestOriginAuthCloseIdleConnections(t *testing.T) {
+	cc := &closeCounter{RoundTripper: http.DefaultTransport}
+	c := &http.Client{Transport: OriginAuth(cc, "http://u:p@127.0.0.1:1/f")}
+	c.CloseIdleConnections()
+	if cc.closed != 1 {
+		t.Errorf("CloseIdleConnections reached the wrapped transport %d times, want 1", cc.closed)
 	}
 }
