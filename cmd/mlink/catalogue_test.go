@@ -227,3 +227,50 @@ func TestCatalogueAlreadyCompleteCLI(t *testing.T) { // case 32
 }
 
 func md5sum(b []byte) [md5.Size]byte { return md5.Sum(b) }
+
+// Cases 1, 6, 10 through `mlink get`: a traversal name is refused (exit 3) while the
+// safe file of the same metalink downloads; a document with conflicting names or a
+// DOCTYPE is refused whole (exit 3). Nothing is written outside the target directory,
+// and refused entries cause no request.
+func TestCatalogueHostileDocumentsCLI(t *testing.T) { // cases 1, 6, 10
+	data := catData(32<<10, 6)
+	m := mirrortest.Start(t, data)
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "out")
+	os.Mkdir(dir, 0o755)
+	good := catMetalink("ok.bin", data, 16<<10, m.URL())
+	evil := strings.Replace(catMetalink("../evil.bin", data, 16<<10, m.URL()), `<?xml version="1.0" encoding="UTF-8"?>
+<metalink xmlns="urn:ietf:params:xml:ns:metalink">`, "", 1)
+	evil = strings.Replace(evil, "</metalink>", "", 1)
+	mixed := strings.Replace(good, "</metalink>", evil+"</metalink>", 1)
+	meta := filepath.Join(t.TempDir(), "mixed.meta4")
+	os.WriteFile(meta, []byte(mixed), 0o644)
+	_, stderr, code := runCLI(t, "get", meta, "-d", dir, "-q")
+	if code != exitVerify || !strings.Contains(stderr, "../evil.bin") {
+		t.Errorf("traversal entry: exit %d, stderr %q; want 3 naming the entry", code, stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "ok.bin")); !bytes.Equal(got, data) {
+		t.Error("the safe file of the document was not downloaded")
+	}
+	if _, err := os.Stat(filepath.Join(parent, "evil.bin")); err == nil {
+		t.Fatal("written outside the target directory")
+	}
+	requests := m.RequestCount()
+
+	conflict := strings.Replace(good, "</metalink>", strings.Replace(evil, "../evil.bin", "OK.bin", 1)+"</metalink>", 1)
+	doctype := strings.Replace(good, "<metalink ", `<!DOCTYPE metalink [<!ENTITY x "y">]><metalink `, 1)
+	for name, doc := range map[string]string{"conflicting names": conflict, "DOCTYPE": doctype} {
+		p := filepath.Join(t.TempDir(), "f.meta4")
+		os.WriteFile(p, []byte(doc), 0o644)
+		out := t.TempDir()
+		if _, stderr, code := runCLI(t, "get", p, "-d", out, "-q"); code != exitVerify {
+			t.Errorf("%s: exit %d (%s), want 3", name, code, stderr)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("%s: written %v", name, entries)
+		}
+	}
+	if n := m.RequestCount(); n != requests {
+		t.Errorf("refused documents caused %d requests", n-requests)
+	}
+}
