@@ -91,7 +91,8 @@ type RepairReport struct {
 // shorter than f.Size has its missing tail counted as bad pieces (the repair extends
 // it); a longer one is truncated to f.Size once every piece is good.
 //
-// The bad pieces are fetched from f's http(s) mirrors in preference order, several
+// The bad pieces are fetched from f's http(s) mirrors in preference order (at most
+// PerMirror requests at once per mirror host, however many of its URLs), several
 // bad byte ranges per request (multipart/byteranges), each piece hash-verified before
 // it is written at its offset; a file without piece hashes is refused with
 // ErrNotRepairable. At the end the file is fsynced and every whole-file hash checked
@@ -312,11 +313,14 @@ type repairer struct {
 	needBytes int64 // bytes of the pieces in need
 	repaired  int
 	active    int
-	wake      chan struct{}
-	fatal     error // a disk error: ends the repair
-	badPieces int
-	start     time.Time
-	wg        sync.WaitGroup
+	// hostActive counts the requests in flight per mirror host (scheme, host, port):
+	// mirror URLs on one host share PerMirror (SECURITY.md case 27), as in Get.
+	hostActive map[*hostState]int
+	wake       chan struct{}
+	fatal      error // a disk error: ends the repair
+	badPieces  int
+	start      time.Time
+	wg         sync.WaitGroup
 }
 
 func newRepairer(g *getter, f *metalink.File, out partFile, pieces *metalink.Pieces, ms []*mirror, bad []int) *repairer {
@@ -343,6 +347,7 @@ func newRepairer(g *getter, f *metalink.File, out partFile, pieces *metalink.Pie
 		}
 	}
 	r.wake = make(chan struct{})
+	r.hostActive = map[*hostState]int{}
 	return r
 }
 
@@ -433,7 +438,7 @@ func (r *repairer) dispatchLocked(ctx context.Context) time.Time {
 		if !m.usableLocked() {
 			continue
 		}
-		for r.active < r.g.o.Connections && m.active < m.maxConns {
+		for r.active < r.g.o.Connections && m.active < m.maxConns && r.hostActive[m.host] < r.g.o.PerMirror {
 			if m.state == MirrorBackoff && now.Before(m.backoffUntil) {
 				if r.hasWorkLocked(m) && (next.IsZero() || m.backoffUntil.Before(next)) {
 					next = m.backoffUntil
@@ -454,6 +459,7 @@ func (r *repairer) dispatchLocked(ctx context.Context) time.Time {
 			}
 			m.active++
 			r.active++
+			r.hostActive[m.host]++
 			m.requests++
 			if len(ranges) > 1 {
 				m.multipart++
@@ -616,6 +622,7 @@ func (r *repairer) release(m *rmirror, runs []pieceRun, err error, state MirrorS
 	}
 	m.active--
 	r.active--
+	r.hostActive[m.host]--
 	if err != nil && !purposeful {
 		r.mirrorFailLocked(m, err, state, retryAfter)
 	} else if err == nil {

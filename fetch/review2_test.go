@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,5 +173,51 @@ func TestOriginAuthCloseIdleConnections(t *testing.T) {
 	c.CloseIdleConnections()
 	if cc.closed != 1 {
 		t.Errorf("CloseIdleConnections reached the wrapped transport %d times, want 1", cc.closed)
+	}
+}
+
+// Case 27 for Repair: mirror URLs on one host:port share that host's PerMirror
+// budget, as in Get: never more than PerMirror requests in flight to it at once.
+func TestRepairSameHostCapped(t *testing.T) {
+	const size, plen = 3 << 20, 16 << 10
+	data, f := testFile(t, "r.bin", size, plen, 17)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.bin")
+	d := bytes.Clone(data)
+	for p := 0; p < size/plen; p += 2 { // 96 separate bad pieces: 3 requests of 32 ranges
+		d[p*plen+5] ^= 0xff
+	}
+	if err := os.WriteFile(path, d, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var inFlight, peak atomic.Int32
+	m := mirrortest.Start(t, data, mirrortest.File("/b/f.bin", data), mirrortest.File("/c/f.bin", data),
+		mirrortest.Latency(20*time.Millisecond),
+		mirrortest.Wrap(func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := inFlight.Add(1)
+				defer inFlight.Add(-1)
+				for {
+					p := peak.Load()
+					if n <= p || peak.CompareAndSwap(p, n) {
+						break
+					}
+				}
+				h.ServeHTTP(w, r)
+			})
+		}))
+	o := Options{Dir: dir, PerMirror: 2, Connections: 16}
+	rep, err := Repair(context.Background(), oneFile(f, m.URL(), m.FileURL("/b/f.bin"), m.FileURL("/c/f.bin")), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fileSHA(t, path) != sha256.Sum256(data) {
+		t.Fatal("repaired file differs from the original")
+	}
+	if rep.Requests < 3 {
+		t.Fatalf("%d requests; the test needs at least 3", rep.Requests)
+	}
+	if p := peak.Load(); p > 2 {
+		t.Errorf("%d repair requests in flight to one host at once, want at most PerMirror=2", p)
 	}
 }
