@@ -33,8 +33,10 @@ type rangePlan struct {
 //   - a unit other than bytes is ignored (200);
 //   - more than maxRanges range-specs: ignored (200), checked before parsing;
 //   - a syntactically invalid field (or first-pos > last-pos) is rejected (416);
-//   - numbers too large for int64 saturate: 0-99999999999999999999 is the whole
-//     file, -99999999999999999999 too, 99999999999999999999- is unsatisfiable;
+//   - a number above 2^63-1 ("bytes=0-18446744073709551615",
+//     "bytes=-9223372036854775808") is invalid (416), as nginx and Go's
+//     ServeContent answer and SECURITY.md case 69 expects; up to 2^63-1 a last-pos
+//     or suffix beyond the file is clamped to it (RFC 9110 section 14.1.2);
 //   - specs that do not overlap the file are dropped, and none left is 416
 //     with Content-Range: bytes */SIZE;
 //   - when the requested lengths add up to more than the file (overlapping
@@ -163,8 +165,8 @@ func coalesceRanges(rs []byteRange) []byteRange {
 	return out
 }
 
-// parseSatDigits parses 1*DIGIT, saturating at math.MaxInt64 instead of
-// failing on overflow.
+// parseSatDigits parses 1*DIGIT into an int64; a value above math.MaxInt64 is
+// not a usable position (false).
 func parseSatDigits(s string) (int64, bool) {
 	if s == "" {
 		return 0, false
@@ -176,8 +178,7 @@ func parseSatDigits(s string) (int64, bool) {
 			return 0, false
 		}
 		if n > (math.MaxInt64-int64(c-'0'))/10 {
-			n = math.MaxInt64
-			continue
+			return 0, false
 		}
 		n = n*10 + int64(c-'0')
 	}

@@ -193,6 +193,14 @@ func TestCatalogueHashPolicyCLI(t *testing.T) { // cases 19, 20, 21
 	if _, _, code := runCLI(t, "get", md5only, "-d", t.TempDir(), "-q", "--require-strong-hash"); code != exitVerify {
 		t.Errorf("md5 only with --require-strong-hash: exit %d, want 3", code)
 	}
+	// The catalogue's spelling of the default is accepted (downloads and warns); with
+	// --require-strong-hash it is a contradiction.
+	if _, stderr, code := runCLI(t, "get", md5only, "-d", t.TempDir(), "--progress", "none", "--allow-weak-hash"); code != exitOK || !strings.Contains(stderr, "weak") {
+		t.Errorf("md5 only with --allow-weak-hash: exit %d, stderr %q; want 0 and the warning", code, stderr)
+	}
+	if _, _, code := runCLI(t, "get", md5only, "-d", t.TempDir(), "-q", "--allow-weak-hash", "--require-strong-hash"); code != exitUsage {
+		t.Errorf("--allow-weak-hash with --require-strong-hash: exit %d, want 2", code)
+	}
 	unknown := write(`<hash type="sha3-999">00</hash>`)
 	dir = t.TempDir()
 	if _, _, code := runCLI(t, "get", unknown, "-d", dir, "-q"); code != exitVerify {

@@ -15,6 +15,7 @@ import (
 type fetchFlags struct {
 	limitRate, mirrorLimitRate string
 	quiet, jsonOut, verbose    bool
+	allowWeak                  bool
 	progress                   string
 }
 
@@ -28,6 +29,7 @@ func (ff *fetchFlags) register(f *pflag.FlagSet, o *fetch.Options) {
 	f.StringVar(&ff.mirrorLimitRate, "mirror-limit-rate", "", "per-mirror rate limit in bytes/s (as --limit-rate)")
 	f.IntVar(&o.MaxBadPieces, "max-bad-pieces", 2, "quarantine a mirror after this many pieces failed their hash")
 	f.BoolVar(&o.RequireStrongHash, "require-strong-hash", false, "refuse files whose only hashes are md5 or sha-1")
+	f.BoolVar(&ff.allowWeak, "allow-weak-hash", false, "accept files whose only hashes are md5 or sha-1, with a warning (the default; for scripts that spell it out)")
 	f.StringSliceVar(&o.Select, "select", nil, "only files matching these globs (on the name or its last component)")
 	f.DurationVar(&o.LowSpeedTime, "low-speed-time", 5*time.Second, "abandon a request slower than 1 KiB/s over this window")
 	f.BoolVarP(&ff.quiet, "quiet", "q", false, "print nothing but errors")
@@ -44,6 +46,9 @@ func (ff *fetchFlags) apply(o *fetch.Options) error {
 	}
 	if o.MirrorLimitRate, err = getParseRate(ff.mirrorLimitRate); err != nil {
 		return usageError("--mirror-limit-rate: %v", err)
+	}
+	if ff.allowWeak && o.RequireStrongHash {
+		return usageError("--allow-weak-hash and --require-strong-hash contradict each other")
 	}
 	if o.Connections < 0 || o.PerMirror < 0 || o.MaxMirrors < 0 || o.MaxBadPieces < 0 {
 		return usageError("counts must not be negative")
