@@ -51,9 +51,10 @@ const (
 // DiscoverOptions configures Discover. The zero value is useful.
 type DiscoverOptions struct {
 	// Client sends the requests. Nil means NewClient(10s, 4) with a 2-minute overall
-	// timeout. The credentials of the URL's userinfo are added per request for the
-	// URL's origin only, whatever CheckRedirect does; RedirectPolicy (refusing https
-	// to http and other schemes) is still the one to use.
+	// timeout. RedirectPolicy applies to every redirect before the client's own
+	// CheckRedirect (no https to http, http and https only, at most 10), and the
+	// credentials of the URL's userinfo are added per request for the URL's origin
+	// only, whatever CheckRedirect does.
 	Client *http.Client
 	// UserAgent is sent with every request (default "mlink").
 	UserAgent string
@@ -165,15 +166,28 @@ func Discover(ctx context.Context, rawURL string, opts DiscoverOptions) (*Discov
 		return nil, fmt.Errorf("%s: URL without a host", Redact(rawURL))
 	}
 	dc := &discoverer{o: o, asked: u}
+	// Whatever the caller's client does on a redirect, RedirectPolicy applies first:
+	// the metalink, the trust root, is never read after a redirect from https to http
+	// or to another scheme (Go's default follows them), and at most 10 redirects.
+	c := *o.Client
+	if check := o.Client.CheckRedirect; check != nil {
+		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if err := RedirectPolicy(req, via); err != nil {
+				return err
+			}
+			return check(req, via)
+		}
+	} else {
+		c.CheckRedirect = RedirectPolicy
+	}
 	if u.User != nil {
 		// The credentials are added per request, by the transport, to requests for
 		// u's origin only: never copied onto a redirect to another origin, whatever
 		// the client's CheckRedirect (Go's default keeps them for another port or a
 		// subdomain).
-		c := *o.Client
 		c.Transport = OriginAuth(c.Transport, rawURL)
-		dc.o.Client = &c
 	}
+	dc.o.Client = &c
 	clean := *u
 	clean.User = nil
 	clean.Fragment = ""
@@ -304,13 +318,7 @@ func (dc *discoverer) probe(ctx context.Context) (*http.Response, []hop, error) 
 		if req.Response != nil && len(hops) < maxRedirects {
 			hops = append(hops, hop{url: via[len(via)-1].URL, header: req.Response.Header})
 		}
-		if dc.o.Client.CheckRedirect != nil {
-			return dc.o.Client.CheckRedirect(req, via)
-		}
-		if len(via) >= maxRedirects {
-			return fmt.Errorf("%w: stopped after %d redirects", ErrRedirect, maxRedirects)
-		}
-		return nil
+		return dc.o.Client.CheckRedirect(req, via) // never nil: see Discover
 	}
 	for _, method := range []string{http.MethodHead, http.MethodGet} {
 		hops = hops[:0]

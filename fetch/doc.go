@@ -218,7 +218,9 @@
 // downloaded only with InsecureNoHash). Duplicates without a digest are ignored. Only
 // the first server's fields are used (or those of a redirect that carries them, as
 // MirrorBrain sends them); Get never reads a mirror's Link fields. Credentials in the
-// URL go to its own origin only (OriginAuth for the download's client). Without piece
+// URL go to its own origin only (OriginAuth, in Discover's requests and for the
+// download's client), and RedirectPolicy applies to Discover's redirects whatever the
+// caller's client does (no https to http: the metalink is the trust root). Without piece
 // hashes a bad duplicate is caught by the whole-file digest at the end: the part file
 // is discarded and Get returns ErrVerify.
 package fetch

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,5 +220,36 @@ func TestRepairSameHostCapped(t *testing.T) {
 	}
 	if p := peak.Load(); p > 2 {
 		t.Errorf("%d repair requests in flight to one host at once, want at most PerMirror=2", p)
+	}
+}
+
+// Discover with a caller's client that has no CheckRedirect (Go's default follows
+// https to http): the metalink, the trust root, is still never read over plain http
+// after an https URL (SECURITY.md rules 13 and 18), whether the https URL is the
+// metalink itself, a describedby link, or the probed file.
+func TestDiscoverNoDowngradeCustomClient(t *testing.T) {
+	data, _ := discoverData(2000)
+	plain := startRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", mediaMetalink4)
+		w.Write([]byte(discoverMeta4("f.bin", data, "https://127.0.0.1:1/f.bin")))
+	})
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/described/f.bin":
+			w.Header().Set("Link", "</d.meta4>; rel=describedby; type=\""+mediaMetalink4+"\"")
+		default: // /f.meta4, /d.meta4, /probe/f.bin
+			http.Redirect(w, r, plain.URL+"/f.meta4", http.StatusFound)
+		}
+	}))
+	t.Cleanup(tlsSrv.Close)
+	for _, p := range []string{"/f.meta4", "/described/f.bin", "/probe/f.bin"} {
+		client := tlsSrv.Client() // trusts the test certificate; no CheckRedirect
+		_, err := discover(t, tlsSrv.URL+p, DiscoverOptions{Client: client})
+		if !errors.Is(err, ErrRedirect) {
+			t.Errorf("%s: Discover = %v, want ErrRedirect (https to http)", p, err)
+		}
+	}
+	if n := plain.count("GET /f.meta4") + plain.count("HEAD /f.meta4"); n != 0 {
+		t.Errorf("the plain-http server was asked %d times for the metalink", n)
 	}
 }
