@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -152,8 +153,26 @@ func TestLocationAndMaxMirrors(t *testing.T) {
 
 func TestIgnoredSchemesAndEvents(t *testing.T) {
 	data, f := testFile(t, "f.bin", 128<<10, tPlen, 26)
-	m := mirrortest.Start(t, data, mirrortest.CorruptFraction(tPlen, 1, 1))
-	good := mirrortest.Start(t, data)
+	// The good mirror answers only once the corrupting one has answered a request
+	// (else it may take every piece and no bad piece is ever seen).
+	served := make(chan struct{})
+	var once sync.Once
+	m := mirrortest.Start(t, data, mirrortest.CorruptFraction(tPlen, 1, 1), mirrortest.Wrap(func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r)
+			once.Do(func() { close(served) })
+		})
+	}))
+	good := mirrortest.Start(t, data, mirrortest.Wrap(func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-served:
+			case <-r.Context().Done():
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}))
 	f.URLs = []metalink.URL{{URL: "ftp://127.0.0.1/f.bin"}, {URL: "file:///etc/passwd"}, {URL: m.URL(), Priority: 1}, {URL: good.URL(), Priority: 2}}
 	var mu sync.Mutex
 	kinds := map[EventKind]int{}

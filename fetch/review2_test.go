@@ -2,14 +2,17 @@ package fetch
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -251,5 +254,41 @@ func TestDiscoverNoDowngradeCustomClient(t *testing.T) {
 	}
 	if n := plain.count("GET /f.meta4") + plain.count("HEAD /f.meta4"); n != 0 {
 		t.Errorf("the plain-http server was asked %d times for the metalink", n)
+	}
+}
+
+// Discover asks for the identity coding: with a caller's client that would ask for
+// gzip itself (Go's default transport on a GET), a server compressing its answer
+// would make the digest (RFC 3230: of the encoded instance) and the size describe
+// bytes Get never downloads (Get asks for identity): a certain ErrVerify.
+func TestDiscoverAsksIdentity(t *testing.T) {
+	data, digest := discoverData(50000)
+	srv := startRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			var b bytes.Buffer
+			zw := gzip.NewWriter(&b)
+			zw.Write(data)
+			zw.Close()
+			s := sha256.Sum256(b.Bytes())
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("Digest", "SHA-256="+base64.StdEncoding.EncodeToString(s[:]))
+			w.Write(b.Bytes())
+			return
+		}
+		w.Header().Set("Digest", "SHA-256="+digest)
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data)
+	})
+	d, err := discover(t, srv.URL+"/f.bin", DiscoverOptions{Client: &http.Client{Timeout: 10 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := d.Metalink.Files[0]
+	if f.Size != int64(len(data)) || len(f.Hashes) != 1 || f.Hashes[0].Value != fmt.Sprintf("%x", sha256.Sum256(data)) {
+		t.Errorf("got size %d hashes %+v; want the identity coding's %d bytes and sha-256", f.Size, f.Hashes, len(data))
 	}
 }
