@@ -101,8 +101,9 @@ func errNotHTTP(scheme string) error {
 //  1. A URL whose path ends in .meta4 or .metalink is fetched with GET and decoded as
 //     a metalink (DiscoveryMetalink). Any other URL gets a HEAD request (a GET when the
 //     server answers HEAD with 405, 501 or 403, whose body is then read only if it is a
-//     metalink) with Accept preferring metalinks, Want-Digest: sha-256 and
-//     Want-Repr-Digest: sha-256=10. A response that is a metalink (by Content-Type) is
+//     metalink) with Accept preferring metalinks, Accept-Encoding: identity (the
+//     coding Get downloads, which digests and sizes must describe), Want-Digest:
+//     sha-256 and Want-Repr-Digest: sha-256=10. A response that is a metalink (by Content-Type) is
 //     fetched and decoded (DiscoveryMetalink).
 //  2. Otherwise a Link rel=describedby with type application/metalink4+xml (or
 //     application/metalink+xml), resolved against the final response URL, is fetched
