@@ -411,6 +411,18 @@ func satAdd(a, b int64) int64 {
 	return a + b
 }
 
+// freeBytes is blocks × bsize, saturated at math.MaxInt64: some file systems (FUSE,
+// network) report absurd block counts, which must not wrap into "no space left".
+func freeBytes(blocks uint64, bsize int64) int64 {
+	if bsize <= 0 {
+		return 0
+	}
+	if blocks > uint64(math.MaxInt64/bsize) {
+		return math.MaxInt64
+	}
+	return int64(blocks) * bsize
+}
+
 // sizeString formats a byte count for error messages: "12.3 MiB (12897484 bytes)".
 func sizeString(n int64) string {
 	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}

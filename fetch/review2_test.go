@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -290,5 +291,26 @@ func TestDiscoverAsksIdentity(t *testing.T) {
 	f := d.Metalink.Files[0]
 	if f.Size != int64(len(data)) || len(f.Hashes) != 1 || f.Hashes[0].Value != fmt.Sprintf("%x", sha256.Sum256(data)) {
 		t.Errorf("got size %d hashes %+v; want the identity coding's %d bytes and sha-256", f.Size, f.Hashes, len(data))
+	}
+}
+
+// A file system reporting an absurd number of free blocks (FUSE and network file
+// systems do) is not taken for a full one: the product saturates instead of wrapping
+// negative, which failed the preflight with "no space left".
+func TestFreeBytesSaturates(t *testing.T) {
+	for _, tc := range []struct {
+		blocks uint64
+		bsize  int64
+		want   int64
+	}{
+		{10, 4096, 40960},
+		{1 << 52, 4096, math.MaxInt64},
+		{math.MaxUint64, 4096, math.MaxInt64},
+		{1 << 63, 1, math.MaxInt64},
+		{5, 0, 0},
+	} {
+		if got := freeBytes(tc.blocks, tc.bsize); got != tc.want {
+			t.Errorf("freeBytes(%d, %d) = %d, want %d", tc.blocks, tc.bsize, got, tc.want)
+		}
 	}
 }

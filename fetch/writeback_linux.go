@@ -33,7 +33,7 @@ func freeSpace(dir string) (int64, error) {
 	if os.Geteuid() == 0 {
 		blocks = st.Bfree
 	}
-	return int64(blocks) * int64(st.Bsize), nil
+	return freeBytes(blocks, int64(st.Bsize)), nil
 }
 
 // allocatedBytes is the disk space fi's file occupies (a preallocated or partly
