@@ -884,9 +884,12 @@ func (g *getter) openPart(ctx context.Context, root *os.Root, f *metalink.File, 
 	partName := name + ".part"
 	if idErr == nil {
 		if _, err := root.Lstat(journalPath(name)); err == nil {
-			if p, err := root.OpenFile(partName, os.O_RDWR, 0); err == nil {
-				if fi, err := p.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() != f.Size {
-					err = p.Truncate(f.Size)
+			if p, err := openOwnPart(root, partName); err == nil {
+				if fi, err := p.Stat(); err == nil && fi.Size() != f.Size {
+					if err := p.Truncate(f.Size); err != nil {
+						p.Close()
+						return nil, "", nil, nil, fmt.Errorf("resuming %s: %w", partName, err)
+					}
 				}
 				good, validators, discarded, err := journalResume(ctx, fsys, p, &fe, id)
 				if err == nil && discarded == nil && pieces != nil {
@@ -932,6 +935,30 @@ func (g *getter) openPart(ctx context.Context, root *os.Root, f *metalink.File, 
 		}
 	}
 	return p, pn, jn, nil, nil
+}
+
+// openOwnPart opens the part file of an earlier run for resuming, only when partName
+// is a regular file itself: a symbolic link (or anything else) put there since is
+// never opened, so no other file is truncated or written through it (SECURITY.md
+// rule 11); the caller then creates a part file of another name. The file opened is
+// checked to be the one looked at (no swap in between).
+func openOwnPart(root *os.Root, partName string) (*os.File, error) {
+	lfi, err := root.Lstat(partName)
+	if err != nil {
+		return nil, err
+	}
+	if !lfi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%v)", partName, lfi.Mode().Type())
+	}
+	p, err := root.OpenFile(partName, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := p.Stat(); err != nil || !os.SameFile(lfi, fi) {
+		p.Close()
+		return nil, fmt.Errorf("%s: replaced while being opened", partName)
+	}
+	return p, nil
 }
 
 // finishFile fsyncs the verified part file and gives it its final name.

@@ -314,3 +314,60 @@ func TestFreeBytesSaturates(t *testing.T) {
 		}
 	}
 }
+
+// A part file replaced by a symbolic link between two runs (to another file of the
+// target directory) is never opened through the link: the other file is not
+// truncated nor written, and the download completes (SECURITY.md rule 11, case 31).
+func TestResumePartIsSymlink(t *testing.T) {
+	data, f := testFile(t, "f.bin", 256<<10, tPlen, 28)
+	m := mirrortest.Start(t, data)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	o := fastOpts(dir)
+	o.OnEvent = func(e Event) {
+		if e.Kind == EventPieceDone {
+			cancel()
+		}
+	}
+	f.URLs = []metalink.URL{{URL: m.URL()}}
+	ml := &metalink.Metalink{Files: []metalink.File{f}}
+	if _, err := Get(ctx, ml, o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first run: %v, want context.Canceled", err)
+	}
+	part := filepath.Join(dir, "f.bin.part")
+	if _, err := os.Stat(part + ".mlj"); err != nil {
+		t.Fatalf("no journal after the interrupted run: %v", err)
+	}
+	victim := filepath.Join(dir, "notes.txt")
+	orig := []byte("the user's own file, not a part file\n")
+	if err := os.WriteFile(victim, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(part); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("notes.txt", part); err != nil {
+		t.Fatal(err)
+	}
+	o.OnEvent = nil
+	rep, err := Get(context.Background(), ml, o)
+	if got, _ := os.ReadFile(victim); !bytes.Equal(got, orig) {
+		t.Errorf("the file the part-file link points to was changed: %d bytes now", len(got))
+	}
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "f.bin")); !bytes.Equal(got, data) {
+		t.Errorf("final file: %d bytes, want the download's %d", len(got), len(data))
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "f.bin")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("final name: %v %v; want a regular file", fi, err)
+	}
+	// The link is not ours: left as it was.
+	if fi, err := os.Lstat(part); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the planted link: %v %v; want it left alone", fi, err)
+	}
+	if rep.Files[0].Resumed != 0 {
+		t.Errorf("resumed %d pieces through the link", rep.Files[0].Resumed)
+	}
+}
