@@ -115,8 +115,9 @@ func errNotHTTP(scheme string) error {
 //     URL for an https URL (the metalink is the trust root). When the origin also sent a sha-256
 //     digest and the metalink has a single file with another sha-256, that is an error.
 //  3. Otherwise a Digest (RFC 3230) or Repr-Digest (RFC 9530) field makes one file
-//     (DiscoveryDuplicates): its name is the last segment of the final URL's path,
-//     percent-decoded, or DiscoverOptions.Name, checked with metalink.CheckName (an
+//     (DiscoveryDuplicates): its name is the last segment of rawURL's path (never
+//     of a redirect target: SECURITY.md rule 4), percent-decoded, or
+//     DiscoverOptions.Name, checked with metalink.CheckName (an
 //     unsafe name is an error wrapping metalink.ErrUnsafeName); its size is the
 //     Content-Length (-1 when absent or the response is content-encoded); its hashes
 //     are every supported digest (the fetch hash policy then applies: md5 or sha-1 only
@@ -132,7 +133,7 @@ func errNotHTTP(scheme string) error {
 // Only the response to rawURL is parsed for Link and digest fields: the final response
 // after redirects, or, when a redirect response carries a digest or a describedby
 // metalink Link (MirrorBrain answers with a redirect to a mirror that has them), the
-// first such redirect, whose URL then names the file and resolves relative links (the
+// first such redirect, whose URL then resolves relative links (the
 // size still comes from the final response). Get never parses Link fields of mirror
 // responses (RFC 6249 §2). Credentials in rawURL's userinfo are
 // sent (as Basic authorization) only to rawURL's origin: they are added to each
@@ -278,7 +279,9 @@ func (dc *discoverer) run(ctx context.Context) (*Discovery, error) {
 		}
 	}
 	f := metalink.File{Size: -1}
-	if f.Name, err = dc.fileName(base); err != nil {
+	// Named after the URL the user gave, never after a redirect target (SECURITY.md
+	// rule 4; wget CVE-2010-2252).
+	if f.Name, err = dc.fileName(dc.clean); err != nil {
 		return nil, err
 	}
 	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {

@@ -211,8 +211,9 @@
 // Want-Digest: sha-256 and Want-Repr-Digest: sha-256=10, and its answer decides: a
 // Link rel=describedby to a metalink is fetched and decoded (that response's own Link
 // fields are never read, so a describedby loop is followed at most once); else a
-// Digest or Repr-Digest makes one file (named after the URL's last path segment,
-// checked like a metalink name; size from Content-Length) whose mirrors are the URL
+// Digest or Repr-Digest makes one file (named after the last path segment of the URL
+// given, never of a redirect target, checked like a metalink name; size from
+// Content-Length) whose mirrors are the URL
 // and its Link rel=duplicate fields (http(s) only, at most 63), verified against that
 // digest; else a plain file with the URL as only source and no hash (DiscoveryPlain,
 // downloaded only with InsecureNoHash). Duplicates without a digest are ignored. Only

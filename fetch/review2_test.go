@@ -371,3 +371,35 @@ func TestResumePartIsSymlink(t *testing.T) {
 		t.Errorf("resumed %d pieces through the link", rep.Files[0].Resumed)
 	}
 }
+
+// The name of a file built from headers comes from the URL the user gave, never
+// from where a server redirected it (SECURITY.md rule 4, wget CVE-2010-2252): a
+// redirect to /Makefile does not name the download Makefile.
+func TestDiscoverNameNotFromRedirect(t *testing.T) {
+	data, digest := discoverData(1500)
+	target := startRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Digest", "SHA-256="+digest)
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data)
+	})
+	plainTarget := startRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data)
+	})
+	origin := startRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/plain/latest" {
+			http.Redirect(w, r, plainTarget.URL+"/Makefile", http.StatusFound)
+			return
+		}
+		http.Redirect(w, r, target.URL+"/Makefile", http.StatusFound)
+	})
+	for _, p := range []string{"/download/latest", "/plain/latest"} {
+		d, err := discover(t, origin.URL+p, DiscoverOptions{Client: NewClient(0, 4)})
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if n := d.Metalink.Files[0].Name; n != "latest" {
+			t.Errorf("%s (%s): file named %q after the redirect target, want %q from the URL given", p, d.Kind, n, "latest")
+		}
+	}
+}
