@@ -227,9 +227,12 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 				fmt.Fprintf(e.stderr, "%s: NOT verified: the server published no digest (no Link rel=describedby metalink, no Digest or Repr-Digest); a plain download from it alone\n", red)
 			}
 		}
-		if opts.Client == nil && isHTTPURL(src) && getHasUserinfo(src) {
-			// Credentials in SOURCE go to its own server (when it is also a mirror of
-			// the file), never elsewhere.
+		if opts.Client == nil && isHTTPURL(src) && getHasUserinfo(src) &&
+			(d.Kind == fetch.DiscoveryDuplicates || d.Kind == fetch.DiscoveryPlain) {
+			// Credentials in SOURCE go to its own server when SOURCE is itself a source
+			// of the file (a digest or a plain download), never elsewhere. The
+			// credentials of a metalink never reach its mirrors, not even on the same
+			// origin (SECURITY.md case 65).
 			client := fetch.NewClient(opts.ConnectTimeout, max(opts.Connections, 16))
 			client.Transport = fetch.OriginAuth(client.Transport, src)
 			defer client.CloseIdleConnections()

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,14 +145,19 @@ func TestGetMetalinkURLCredentialsStayHome(t *testing.T) {
 	m1 := mirrortest.Start(t, data)
 	m2 := mirrortest.Start(t, data, mirrortest.Latency(5*time.Millisecond))
 	whole := sha256.Sum256(data)
-	doc := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
-<metalink xmlns="urn:ietf:params:xml:ns:metalink">
-  <file name="f.bin"><size>%d</size><hash type="sha-256">%x</hash>
-    <url priority="1">%s</url><url priority="2">%s</url>
-  </file>
-</metalink>`, len(data), whole, m2.URL(), m1.URL())
+	var doc string
 	var sawAuth bool
+	var sameOriginAuth atomic.Bool
+	var sameOriginServed atomic.Int64
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/mirror/f.bin" { // a mirror on the metalink's own origin
+			if r.Header.Get("Authorization") != "" {
+				sameOriginAuth.Store(true)
+			}
+			sameOriginServed.Add(1)
+			http.ServeContent(w, r, "f.bin", time.Time{}, bytes.NewReader(data))
+			return
+		}
 		u, p, ok := r.BasicAuth()
 		if !ok || u != "user" || p != "secret" {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -162,6 +168,12 @@ func TestGetMetalinkURLCredentialsStayHome(t *testing.T) {
 		io.WriteString(w, doc)
 	}))
 	t.Cleanup(origin.Close)
+	doc = fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
+<metalink xmlns="urn:ietf:params:xml:ns:metalink">
+  <file name="f.bin"><size>%d</size><hash type="sha-256">%x</hash>
+    <url priority="1">%s</url><url priority="2">%s</url><url priority="1">%s/mirror/f.bin</url>
+  </file>
+</metalink>`, len(data), whole, m2.URL(), m1.URL(), origin.URL)
 	src := strings.Replace(origin.URL, "http://", "http://user:secret@", 1) + "/f.meta4"
 	dir := t.TempDir()
 	_, stderr, code := runCLI(t, "get", src, "-d", dir, "--quiet")
@@ -178,6 +190,9 @@ func TestGetMetalinkURLCredentialsStayHome(t *testing.T) {
 		if m.SawHeader("Authorization") || m.SawHeader("Cookie") {
 			t.Errorf("mirror %s saw the metalink's credentials", m.URL())
 		}
+	}
+	if sameOriginServed.Load() == 0 || sameOriginAuth.Load() {
+		t.Errorf("mirror on the metalink's origin: %d requests, saw credentials %v; want used, and no credentials", sameOriginServed.Load(), sameOriginAuth.Load())
 	}
 }
 
