@@ -543,11 +543,13 @@ func (j *job) checkResponse(resp *http.Response, seq bool, off, length int64) (e
 			return bad("206 to a request without Range"), MirrorDropped, 0
 		}
 	case code == http.StatusOK:
-		if !seq {
-			return fmt.Errorf("%w: 200 to %q", ErrNoRange, httphdr.FormatRange(off, length)), MirrorNoRange, 0
-		}
+		// A whole body of another size is another file (rule 7): dropped at once,
+		// whether or not a range was asked.
 		if resp.ContentLength >= 0 && resp.ContentLength != j.size {
 			return fmt.Errorf("%w: Content-Length %d, metalink size %d", ErrSizeMismatch, resp.ContentLength, j.size), MirrorDropped, 0
+		}
+		if !seq {
+			return fmt.Errorf("%w: 200 to %q", ErrNoRange, httphdr.FormatRange(off, length)), MirrorNoRange, 0
 		}
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		return fmt.Errorf("HTTP %s", resp.Status), "", retryAfter(resp.Header.Get("Retry-After"))
