@@ -167,8 +167,12 @@ func (g *getter) repair(ctx context.Context, f *metalink.File, name string, rep 
 		return fmt.Errorf("%s: %w", rep.Path, err)
 	}
 	defer out.Close()
+	before := fi
 	if fi, err = out.Stat(); err != nil {
 		return fmt.Errorf("%s: %w", rep.Path, err)
+	}
+	if !os.SameFile(before, fi) {
+		return fmt.Errorf("%s: replaced while being opened; run the repair again", rep.Path)
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s: not a regular file (%v)", rep.Path, fi.Mode().Type())
