@@ -161,7 +161,10 @@
 // changed: the response is closed without reading its body and the mirror ends as
 // MirrorChanged (ErrChanged, naming the validator); so does a 206 with another ETag
 // (or, without one, another Last-Modified): a server that ignored If-Range. Pieces are
-// still verified by hash, so with piece hashes nothing else is lost. Without piece
+// still verified by hash, so with piece hashes nothing else is lost; and when every
+// other mirror is gone, the changed ones are used once more without If-Range (an ETag
+// can change without the bytes: load-balanced backends, a copy without mtimes), each
+// piece still verified, a really changed file quarantining them. Without piece
 // hashes the validators are the only guard against splicing two versions: when a
 // mirror's file changed while chunks were held (from the journal or this run), every
 // chunk is discarded (journal included) and the file restarts from zero

@@ -374,3 +374,56 @@ func TestIfRangeLastModified(t *testing.T) {
 		}
 	}
 }
+
+// A mirror whose ETag changed but not its bytes (load-balanced backends, a copy that
+// did not keep mtimes) answers If-Range with 200 and is dropped as changed; when it is
+// the only source left of a file with piece hashes it is used again without If-Range,
+// its pieces verified one by one, and the resume completes instead of failing with no
+// source. When its bytes really changed, its pieces fail their hashes, it is
+// quarantined and the download fails without a final file.
+func TestIfRangeChangedOnlyMirrorRevived(t *testing.T) {
+	for _, realChange := range []bool{false, true} {
+		name := "same bytes, new ETag"
+		if realChange {
+			name = "new bytes"
+		}
+		t.Run(name, func(t *testing.T) {
+			data, f := testFile(t, "f.bin", 512<<10, tPlen, 71)
+			m := mirrortest.Start(t, data, mirrortest.Throttle(512<<10))
+			f.URLs = []metalink.URL{{URL: m.URL(), Priority: 1}}
+			ml := &metalink.Metalink{Files: []metalink.File{f}}
+			dir := t.TempDir()
+			o := fastOpts(dir)
+			o.PerMirror, o.RequestSeconds = 1, 0.001
+			interruptAfter(t, ml, o, 6)
+			content := data
+			if realChange {
+				content = bytes.Clone(data)
+				for i := range content {
+					content[i] ^= 0x33
+				}
+			}
+			m.SetContent(content, `"v2"`, time.Now().Add(-time.Minute))
+			rep, err := Get(context.Background(), ml, fastOpts(dir))
+			if realChange {
+				if !errors.Is(err, ErrNoSource) {
+					t.Fatalf("resume from a really changed only mirror: %v, want ErrNoSource", err)
+				}
+				if _, serr := os.Stat(filepath.Join(dir, "f.bin")); serr == nil {
+					t.Fatal("a final file exists after the failure")
+				}
+				if r := mirrorReport(t, rep, m.URL()); r.State != MirrorQuarantined {
+					t.Errorf("really changed mirror ended %q, want quarantined (%+v)", r.State, r)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("resume from an only mirror whose ETag changed: %v", err)
+			}
+			assertFile(t, dir, "f.bin", data)
+			if r := mirrorReport(t, rep, m.URL()); r.Good == 0 || !strings.Contains(r.LastError, "changed") {
+				t.Errorf("revived mirror: %+v; want good bytes, and the change in LastError", r)
+			}
+		})
+	}
+}

@@ -50,6 +50,7 @@ type mirror struct {
 	spawned      bool
 	seqWorker    bool
 	seqUsed      bool
+	revived      bool    // was changed, used again as the last source (reviveChangedLocked)
 	connSpeed    float64 // EWMA of one connection's throughput, bytes/s
 	consecErr    int
 	backoffUntil time.Time
@@ -543,6 +544,9 @@ func (j *job) stuckLocked(ctx context.Context) bool {
 		}
 	}
 	if usable == 0 {
+		if j.reviveChangedLocked(ctx) {
+			return false
+		}
 		for _, m := range j.mirrors {
 			if m.state == MirrorNoRange && !m.seqUsed && !m.seqWorker {
 				j.startWorkerLocked(ctx, m, true)
@@ -559,6 +563,34 @@ func (j *job) stuckLocked(ctx context.Context) bool {
 		}
 	}
 	return false
+}
+
+// reviveChangedLocked gives the mirrors dropped as changed one more chance, without
+// If-Range, when nothing else is left and the file has piece hashes: their ETag or
+// date may have changed without the bytes (backends of a load balancer, a copy that
+// did not keep mtimes), and every piece they send is still checked on its own, a bad
+// one quarantining them as usual. It reports whether any mirror was revived.
+func (j *job) reviveChangedLocked(ctx context.Context) bool {
+	if j.ptype == "" {
+		return false
+	}
+	revived := false
+	for _, m := range j.mirrors {
+		if m.state != MirrorChanged || m.revived {
+			continue
+		}
+		m.revived, m.state, m.consecErr = true, MirrorIdle, 0
+		m.val = journalValidator{}
+		if j.jn != nil {
+			j.jn.setValidator(m.url, journalValidator{})
+		}
+		j.g.o.Logger.Info("no other source: using a changed mirror again, its pieces still verified one by one", "file", j.name, "mirror", m.name)
+		revived = true
+	}
+	if revived {
+		j.spawnLocked(ctx)
+	}
+	return revived
 }
 
 // noSourceCause wraps ErrNoSource with the last mirror error, if any.
