@@ -5,7 +5,6 @@ import (
 	"errors"
 	"github.com/mlinkdev/mlink/metalink"
 	"io"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -662,12 +661,7 @@ func (j *job) mirrorFailLocked(m *mirror, err error, state MirrorState, retryAft
 		if m.consecErr >= j.g.o.MaxRetries {
 			state = MirrorDropped
 		} else {
-			d := time.Duration(float64(200*time.Millisecond) * float64(int(1)<<min(m.consecErr-1, 6)))
-			d = min(d, 10*time.Second)
-			d = d/2 + rand.N(d/2+1) // jitter
-			if retryAfter > 0 {
-				d = min(retryAfter, j.g.o.MaxRetryAfter)
-			}
+			d := j.g.backoff(m.consecErr, retryAfter)
 			m.backoffUntil = time.Now().Add(d)
 			m.state = MirrorBackoff
 			j.g.o.Logger.Debug("mirror backs off", "file", j.name, "mirror", m.name, "for", d, "err", err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -643,12 +642,7 @@ func (r *repairer) mirrorFailLocked(m *rmirror, err error, state MirrorState, re
 		if m.consecErr >= r.g.o.MaxRetries {
 			state = MirrorDropped
 		} else {
-			d := time.Duration(float64(200*time.Millisecond) * float64(int(1)<<min(m.consecErr-1, 6)))
-			d = min(d, 10*time.Second)
-			d = d/2 + rand.N(d/2+1)
-			if retryAfter > 0 {
-				d = min(retryAfter, r.g.o.MaxRetryAfter)
-			}
+			d := r.g.backoff(m.consecErr, retryAfter)
 			m.backoffUntil = time.Now().Add(d)
 			m.state = MirrorBackoff
 			r.g.o.Logger.Debug("repair: mirror backs off", "file", r.name, "mirror", m.name, "for", d, "err", err)

@@ -106,16 +106,7 @@ func (r *repairer) request(parent context.Context, m *rmirror, runs []pieceRun) 
 	r.release(m, runs, err, state, ra, purposeful)
 }
 
-func (r *repairer) lowSpeedLimit() int64 {
-	l := r.g.o.LowSpeedLimit
-	if lr := r.g.o.LimitRate; lr > 0 {
-		l = min(l, max(lr/int64(4*r.g.o.Connections), 1))
-	}
-	if lr := r.g.o.MirrorLimitRate; lr > 0 {
-		l = min(l, max(lr/int64(4*r.g.o.PerMirror), 1))
-	}
-	return l
-}
+func (r *repairer) lowSpeedLimit() int64 { return r.g.lowSpeedLimit() }
 
 func rangeHeader(rs []httphdr.ByteRange) string {
 	var b strings.Builder

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math/rand/v2"
 	"mime"
 	"net/http"
 	"strconv"
@@ -605,15 +606,31 @@ func retryAfter(v string) time.Duration {
 	return 0
 }
 
-func (j *job) lowSpeedLimit() int64 {
-	l := j.g.o.LowSpeedLimit
-	if r := j.g.o.LimitRate; r > 0 {
-		l = min(l, max(r/int64(4*j.g.o.Connections), 1))
+func (j *job) lowSpeedLimit() int64 { return j.g.lowSpeedLimit() }
+
+// lowSpeedLimit is the rate under which a request counts as stalled: LowSpeedLimit,
+// lowered so that a rate limit shared by many connections never looks like a stall.
+func (g *getter) lowSpeedLimit() int64 {
+	l := g.o.LowSpeedLimit
+	if r := g.o.LimitRate; r > 0 {
+		l = min(l, max(r/int64(4*g.o.Connections), 1))
 	}
-	if r := j.g.o.MirrorLimitRate; r > 0 {
-		l = min(l, max(r/int64(4*j.g.o.PerMirror), 1))
+	if r := g.o.MirrorLimitRate; r > 0 {
+		l = min(l, max(r/int64(4*g.o.PerMirror), 1))
 	}
 	return l
+}
+
+// backoff is how long a mirror waits after its n-th consecutive failure: a jittered
+// exponential delay from 200 ms to 10 s, or what Retry-After asked, capped at
+// MaxRetryAfter.
+func (g *getter) backoff(n int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return min(retryAfter, g.o.MaxRetryAfter)
+	}
+	d := time.Duration(float64(200*time.Millisecond) * float64(int(1)<<min(n-1, 6)))
+	d = min(d, 10*time.Second)
+	return d/2 + rand.N(d/2+1) // jitter
 }
 
 func (j *job) getBuf() []byte {
