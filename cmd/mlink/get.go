@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -270,9 +269,7 @@ func runGet(e *env, args []string, o fetch.Options, progress string, quiet, json
 		res.Metalinks = append(res.Metalinks, mr)
 	}
 	if jsonOut {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
+		if err := writeJSON(e.stdout, res); err != nil {
 			return err
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -245,9 +244,7 @@ func runPublish(e *env, c *cobra.Command, args []string, fl *publishFlags) error
 	}
 	sum.Seconds = time.Since(started).Seconds()
 	if fl.jsonOut {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
+		return writeJSON(e.stdout, sum)
 	}
 	where := "standard output"
 	if len(sum.Outputs) == 1 {

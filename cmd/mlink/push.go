@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -248,9 +247,7 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 		}
 	}
 	if fl.jsonOut {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(sum); err != nil {
+		if err := writeJSON(e.stdout, sum); err != nil {
 			return err
 		}
 	}

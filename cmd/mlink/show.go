@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,7 +45,7 @@ unsafe name, a malformed hash, inconsistent pieces, a forbidden XML construct),
 			m, err := showLoad(e, args[0])
 			if m == nil {
 				if asJSON && err != nil && showExitCode(err) == exitVerify {
-					showWriteJSON(e.stdout, showDoc{Source: src, Error: err.Error(), Files: []showFile{}, Warnings: []string{}, Refused: []showRefused{}})
+					writeJSON(e.stdout, showDoc{Source: src, Error: err.Error(), Files: []showFile{}, Warnings: []string{}, Refused: []showRefused{}})
 				}
 				return err
 			}
@@ -55,7 +54,7 @@ unsafe name, a malformed hash, inconsistent pieces, a forbidden XML construct),
 				if err != nil {
 					doc.Error = err.Error()
 				}
-				if werr := showWriteJSON(e.stdout, doc); werr != nil {
+				if werr := writeJSON(e.stdout, doc); werr != nil {
 					return withCode(exitError, werr)
 				}
 			} else {
@@ -469,13 +468,6 @@ func showHashes(hs []metalink.Hash) []showHash {
 		out = append(out, showHash{Type: h.Type, Value: h.Value, Weak: metalink.IsWeakHash(h.Type), Supported: metalink.HashHexLen(h.Type) > 0})
 	}
 	return out
-}
-
-func showWriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 // showLines writes "label\tvalue" lines with the label padded to one width.
