@@ -745,7 +745,7 @@ func (g *getter) getFileBegun(ctx context.Context, root *os.Root, f *metalink.Fi
 		// Nothing held can be trusted: forget every chunk, on disk too, and start over.
 		fr.Restarted++
 		msg := fmt.Sprintf("a source's file changed: %d chunks held (possibly of the old version) discarded, restarting from zero", j.nhave)
-		g.o.Logger.Warn(msg, "file", f.Name)
+		g.o.Logger.Info(msg, "file", f.Name) // an EventWarning says it to the user
 		g.emit(Event{Kind: EventWarning, File: f.Name, Piece: -1, Message: msg})
 		if jn != nil {
 			all := make([]int, j.n)

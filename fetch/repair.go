@@ -703,7 +703,7 @@ func (r *repairer) pieceBad(m *rmirror, p int) bool {
 	r.badPieces++
 	err := &PieceError{File: r.name, Index: p, Mirror: m.name, Err: ErrPieceHash}
 	m.lastErr = err
-	r.g.o.Logger.Warn("repair: bad piece", "file", r.name, "piece", p, "mirror", m.name)
+	r.g.o.Logger.Info("repair: bad piece", "file", r.name, "piece", p, "mirror", m.name)
 	r.g.emit(Event{Kind: EventPieceBad, File: r.name, Pieces: r.n, Piece: p, Mirror: m.name, Err: err})
 	if m.bad >= r.g.o.MaxBadPieces {
 		m.errors++

@@ -77,7 +77,7 @@ func (j *job) changedLocked(m *mirror, err error) {
 	if j.nhave == 0 {
 		return // nothing of the old version held: go on with the new one
 	}
-	j.g.o.Logger.Warn("source changed; discarding every chunk held and restarting from zero",
+	j.g.o.Logger.Info("source changed; discarding every chunk held and restarting from zero",
 		"file", j.name, "mirror", m.name, "chunks", j.nhave, "err", err)
 	j.finishLocked(errRestart)
 }
@@ -455,7 +455,7 @@ func (j *job) badPiece(a *assignment, p int) bool {
 	j.badPieces++
 	err := &PieceError{File: j.name, Index: p, Mirror: m.name, Err: ErrPieceHash}
 	m.lastErr = err
-	j.g.o.Logger.Warn("bad piece", "file", j.name, "piece", p, "mirror", m.name)
+	j.g.o.Logger.Info("bad piece", "file", j.name, "piece", p, "mirror", m.name)
 	j.g.emit(Event{Kind: EventPieceBad, File: j.name, Pieces: j.n, Piece: p, Mirror: m.name, Err: err})
 	if m.bad >= j.g.o.MaxBadPieces {
 		m.errors++

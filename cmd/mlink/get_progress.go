@@ -226,9 +226,8 @@ func (u *getUI) event(ev fetch.Event) {
 			u.plainLinesLocked()
 		}
 	case fetch.EventPieceBad:
-		if u.mode == "plain" {
-			u.printf("%s: piece %d from %s failed its hash; fetching it elsewhere\n", ev.File, ev.Piece, ev.Mirror)
-		}
+		// In both modes: on a terminal the line lands above the bars.
+		u.printf("%s: piece %d from %s failed its hash; fetching it elsewhere\n", ev.File, ev.Piece, ev.Mirror)
 	case fetch.EventMirrorState:
 		if u.mode == "plain" {
 			u.printf("%s: mirror %s is now %s: %v\n", ev.File, ev.Mirror, ev.State, ev.Err)
