@@ -29,7 +29,7 @@ type publishFlags struct {
 	output, mirrorsFile, pieceHash, pieceSize, format, origin, publisher string
 	identity, version, description, copyright, signature, cache          string
 	mirrors, hashes, languages, oses                                     []string
-	each, force, dynamic, jsonOut, noCache                               bool
+	each, force, dynamic, jsonOut, noCache, quiet                        bool
 }
 
 func newPublishCmd(e *env) *cobra.Command {
@@ -91,6 +91,7 @@ leaving the published directory, two inputs with the same name).
 	f.StringVar(&fl.cache, "cache", "", "hash cache `FILE` (default in the user cache directory)")
 	f.BoolVar(&fl.noCache, "no-cache", false, "do not use a hash cache")
 	f.BoolVar(&fl.jsonOut, "json", false, "print a JSON summary on standard output (needs -o or --each)")
+	f.BoolVarP(&fl.quiet, "quiet", "q", false, "print nothing but errors (no progress, notes, warnings or summary)")
 	return c
 }
 
@@ -126,7 +127,11 @@ func runPublish(e *env, c *cobra.Command, args []string, fl *publishFlags) error
 		}
 		opts.Exclude = append(opts.Exclude, fl.output)
 	}
-	warn := func(s string) { fmt.Fprintln(e.stderr, "mlink: warning:", s) }
+	warn := func(s string) {
+		if !fl.quiet {
+			fmt.Fprintln(e.stderr, "mlink: warning:", s)
+		}
+	}
 
 	// Hash cache.
 	var cachePath string
@@ -154,7 +159,7 @@ func runPublish(e *env, c *cobra.Command, args []string, fl *publishFlags) error
 	// Progress bar on a terminal only.
 	var bar *mpb.Bar
 	var prog *mpb.Progress
-	if publishIsTerminal(e.stderr) {
+	if publishIsTerminal(e.stderr) && !fl.quiet {
 		opts.Start = func(files int, total int64) {
 			prog = mpb.NewWithContext(e.ctx, mpb.WithOutput(e.stderr), mpb.WithWidth(60), mpb.WithRefreshRate(150*time.Millisecond))
 			bar = prog.AddBar(total,
@@ -187,7 +192,7 @@ func runPublish(e *env, c *cobra.Command, args []string, fl *publishFlags) error
 	for _, w := range res.Warnings {
 		warn(w)
 	}
-	if !fl.jsonOut {
+	if !fl.jsonOut && !fl.quiet {
 		for _, n := range notes {
 			fmt.Fprintln(e.stderr, "mlink: note:", n)
 		}
@@ -245,6 +250,9 @@ func runPublish(e *env, c *cobra.Command, args []string, fl *publishFlags) error
 	sum.Seconds = time.Since(started).Seconds()
 	if fl.jsonOut {
 		return writeJSON(e.stdout, sum)
+	}
+	if fl.quiet {
+		return nil
 	}
 	where := "standard output"
 	if len(sum.Outputs) == 1 {

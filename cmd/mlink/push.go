@@ -30,6 +30,7 @@ type pushFlags struct {
 	tokenFile, chunkSize, meta4 string
 	retries                     int
 	jsonOut, force, readBack    bool
+	quiet                       bool
 }
 
 // pushTokenEnv names the environment variable read when --token-file is not given.
@@ -80,6 +81,7 @@ printed.
 	f.StringVar(&fl.chunkSize, "chunk-size", "8MiB", "bytes per PUT request: `SIZE` in bytes or with a binary unit (512KiB, 8MiB, 1GiB)")
 	f.IntVar(&fl.retries, "retries", publish.DefaultPushRetries, "consecutive failed attempts without progress before giving up (0: none)")
 	f.BoolVar(&fl.jsonOut, "json", false, "print a JSON summary on standard output")
+	f.BoolVarP(&fl.quiet, "quiet", "q", false, "print nothing but errors (no progress, warnings or per-file lines)")
 	f.StringVar(&fl.meta4, "publish-meta4", "", "write a Metalink for the pushed files, with the pushed URLs as mirrors, to `FILE`")
 	f.BoolVar(&fl.force, "force", false, "replace an existing --publish-meta4 file")
 	f.BoolVar(&fl.readBack, "read-back", false, "also check the server's copy with a HEAD and ranged reads after its digest")
@@ -127,7 +129,9 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 		}
 	}
 	if u.Scheme == "http" && token != "" && !pushLoopback(u.Hostname()) {
-		fmt.Fprintf(e.stderr, "mlink: warning: sending the upload token over plain http to %s\n", u.Host)
+		if !fl.quiet {
+			fmt.Fprintf(e.stderr, "mlink: warning: sending the upload token over plain http to %s\n", u.Host)
+		}
 	}
 	retries := fl.retries
 	if retries == 0 {
@@ -163,7 +167,7 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 
 	tty := pushIsTerminal(e.stderr)
 	var prog *mpb.Progress
-	if tty && !fl.jsonOut {
+	if tty && !fl.jsonOut && !fl.quiet {
 		prog = mpb.NewWithContext(e.ctx, mpb.WithOutput(e.stderr), mpb.WithWidth(60), mpb.WithRefreshRate(150*time.Millisecond))
 	}
 	sum := &pushSummary{Pushed: []*publish.PushResult{}, Failed: []pushFailure{}}
@@ -216,7 +220,7 @@ func runPush(e *env, args []string, fl *pushFlags) error {
 		}
 		sum.Pushed = append(sum.Pushed, res)
 		pushedURL[file] = dest
-		if !fl.jsonOut {
+		if !fl.jsonOut && !fl.quiet {
 			how := "uploaded"
 			switch {
 			case res.AlreadyPresent:

@@ -52,3 +52,39 @@ func TestServeUploadsNeedTheTokenFlag(t *testing.T) {
 		t.Errorf("push without a token succeeded")
 	}
 }
+
+// --quiet on push and publish prints nothing but errors, and still does the work.
+func TestPushPublishQuiet(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, stop := startServe(t, dir, "--addr", "127.0.0.1:0", "--quiet", "--upload-token-file", tokenFile)
+	defer stop()
+	content := make([]byte, 1<<20+3)
+	rand.Read(content)
+	src := filepath.Join(t.TempDir(), "q.bin")
+	if err := os.WriteFile(src, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCLI(t, "push", "-q", "--token-file", tokenFile, src, base+"/")
+	if code != exitOK || out != "" || errOut != "" {
+		t.Fatalf("mlink push -q: exit %d, stdout %q, stderr %q; want 0 and nothing printed", code, out, errOut)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "q.bin")); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("push -q did not upload the file (err %v)", err)
+	}
+	meta := filepath.Join(t.TempDir(), "q.meta4")
+	// A mirror without a trailing slash would print a note: quiet hides it too.
+	out, errOut, code = runCLI(t, "publish", "-q", "--no-cache", "--mirror", base+"/pub", "-o", meta, src)
+	if code != exitOK || out != "" || errOut != "" {
+		t.Fatalf("mlink publish -q: exit %d, stdout %q, stderr %q; want 0 and nothing printed", code, out, errOut)
+	}
+	if fi, err := os.Stat(meta); err != nil || fi.Size() == 0 {
+		t.Fatalf("publish -q wrote no metalink (err %v)", err)
+	}
+	if _, errOut, code = runCLI(t, "publish", "-q", "--no-cache", "-o", meta, src); code != exitError || errOut == "" {
+		t.Errorf("publish -q over an existing output: exit %d, stderr %q; want the error", code, errOut)
+	}
+}
