@@ -14,18 +14,19 @@ import (
 // Exit codes, listed in `mlink --help`.
 const (
 	exitOK          = 0   // success
-	exitError       = 1   // an error: bad input, I/O, network with no usable source
+	exitError       = 1   // an error: unreadable input, I/O, a lock held, a refused upload
 	exitUsage       = 2   // bad command line
-	exitVerify      = 3   // verification failed: a hash did not match, or a document/entry was refused
+	exitVerify      = 3   // verification failed: a hash did not match, no source had good data, or a document/entry was refused
 	exitIncomplete  = 4   // stopped incomplete but resumable (rerun the same command)
 	exitInterrupted = 130 // interrupted by SIGINT/SIGTERM; state saved
 )
 
 const exitCodesHelp = `Exit codes:
   0    success
-  1    error (bad input, I/O error, no usable source)
+  1    error (unreadable input, I/O error, a file locked by another run)
   2    usage error (unknown flag, missing argument)
-  3    verification failed: a hash did not match, or the metalink or one of its entries was refused
+  3    verification failed: a hash did not match, no mirror could supply a verified
+       copy, or the metalink or one of its entries was refused
   4    incomplete but resumable: rerun the same command to continue
   130  interrupted (SIGINT/SIGTERM); progress is saved`
 
