@@ -302,6 +302,13 @@ func (dc *discoverer) run(ctx context.Context) (*Discovery, error) {
 		f.Hashes = append(f.Hashes, metalink.Hash{Type: dg.Algorithm, Value: dg.Hex()})
 	}
 	d.Kind = DiscoveryDuplicates
+	if f.Size < 0 && len(dups) > 0 {
+		// Without a size nothing can be split across mirrors, and a body of unknown
+		// length from a mirror nobody vouches for could run until the disk is full:
+		// the file comes from the server the user named, checked against its digest.
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%d Link rel=duplicate mirror(s) ignored: the size is unknown, so the file comes from this server alone", len(dups)))
+		dups = nil
+	}
 	f.URLs, d.Mirrors = dc.duplicates(d, base, dups, f.URLs)
 	d.Metalink = &metalink.Metalink{Files: []metalink.File{f}}
 	return d, nil

@@ -539,3 +539,29 @@ func ExampleDiscover() {
 	// duplicates app.tar 300000 2 sources
 	// done sha-256:1fd71b4
 }
+
+// Without a size nothing can be split across mirrors, and an unvouched mirror could
+// stream forever: duplicates are not used, the file comes from the server named.
+func TestDiscoverDuplicatesUnknownSize(t *testing.T) {
+	data, digest := discoverData(4000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", `<http://127.0.0.1:1/m/f.bin>; rel=duplicate`)
+		w.Header().Set("Digest", "SHA-256="+digest)
+		if r.Method == http.MethodHead {
+			return // no Content-Length: size unknown
+		}
+		w.Write(data)
+	}))
+	t.Cleanup(srv.Close)
+	d, err := discover(t, srv.URL+"/f.bin", DiscoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := d.Metalink.Files[0]
+	if d.Kind != DiscoveryDuplicates || f.Size != -1 || len(f.URLs) != 1 || f.URLs[0].URL != srv.URL+"/f.bin" || d.Mirrors != 0 {
+		t.Fatalf("kind %s, size %d, urls %+v, %d mirrors; want the named server alone", d.Kind, f.Size, f.URLs, d.Mirrors)
+	}
+	if len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "size is unknown") {
+		t.Errorf("warnings %q: want one saying why the duplicate is not used", d.Warnings)
+	}
+}
