@@ -44,22 +44,19 @@ type mirror struct {
 	bytes atomic.Int64 // body bytes received
 
 	// guarded by job.mu
-	state        MirrorState
-	workers      int
-	spawned      bool
-	seqWorker    bool
-	seqUsed      bool
-	revived      bool    // was changed, used again as the last source (reviveChangedLocked)
-	connSpeed    float64 // EWMA of one connection's throughput, bytes/s
-	consecErr    int
-	backoffUntil time.Time
-	good         int64
-	requests     int
-	errors       int
-	bad          int
-	lastErr      error
-	lastBytes    int64   // for the progress speed
-	speed        float64 // last progress speed, bytes/s
+	state     MirrorState
+	workers   int
+	spawned   bool
+	seqWorker bool
+	seqUsed   bool
+	revived   bool    // was changed, used again as the last source (reviveChangedLocked)
+	connSpeed float64 // EWMA of one connection's throughput, bytes/s
+	failures
+	good      int64
+	requests  int
+	bad       int
+	lastBytes int64   // for the progress speed
+	speed     float64 // last progress speed, bytes/s
 	// val is what the mirror said about its copy (from its first good 206, or from the
 	// resume journal); sent as If-Range on every ranged request once known.
 	val journalValidator
@@ -650,23 +647,40 @@ func (j *job) endAssignLocked(a *assignment) {
 	j.broadcastLocked()
 }
 
+// failures is what a mirror's failed requests left behind (guarded by the lock of
+// the job or repairer that owns the mirror).
+type failures struct {
+	errors       int
+	consecErr    int
+	lastErr      error
+	backoffUntil time.Time
+}
+
+// fail records a failed request and returns the mirror's next state: state when
+// the failure decides it (dropped, quarantined, ...); for a transient one ("")
+// MirrorDropped after MaxRetries in a row, else MirrorBackoff until backoffUntil
+// (retryAfter when the server asked, capped).
+func (f *failures) fail(g *getter, err error, state MirrorState, retryAfter time.Duration) MirrorState {
+	f.errors++
+	f.lastErr = err
+	if state != "" {
+		return state
+	}
+	if f.consecErr++; f.consecErr >= g.o.MaxRetries {
+		return MirrorDropped
+	}
+	f.backoffUntil = time.Now().Add(g.backoff(f.consecErr, retryAfter))
+	return MirrorBackoff
+}
+
 // mirrorFailLocked records a failed request of m. fatal drops the mirror; otherwise
 // it backs off (retryAfter when the server asked, capped) and is dropped after
 // MaxRetries consecutive failures.
 func (j *job) mirrorFailLocked(m *mirror, err error, state MirrorState, retryAfter time.Duration) {
-	m.errors++
-	m.lastErr = err
-	if state == "" {
-		m.consecErr++
-		if m.consecErr >= j.g.o.MaxRetries {
-			state = MirrorDropped
-		} else {
-			d := j.g.backoff(m.consecErr, retryAfter)
-			m.backoffUntil = time.Now().Add(d)
-			m.state = MirrorBackoff
-			j.g.o.Logger.Debug("mirror backs off", "file", j.name, "mirror", m.name, "for", d, "err", err)
-			return
-		}
+	if state = m.fail(j.g, err, state, retryAfter); state == MirrorBackoff {
+		m.state = state
+		j.g.o.Logger.Debug("mirror backs off", "file", j.name, "mirror", m.name, "until", m.backoffUntil, "err", err)
+		return
 	}
 	if m.state == state {
 		return

@@ -275,19 +275,16 @@ type rmirror struct {
 	*mirror // immutable fields and the atomic byte counter only
 
 	// guarded by repairer.mu
-	state        MirrorState
-	active       int  // requests in flight
-	single       bool // answered a multi-range request with one part: single ranges only
-	consecErr    int
-	backoffUntil time.Time
-	requests     int
-	multipart    int
-	errors       int
-	bad          int
-	good         int64
-	lastErr      error
-	lastBytes    int64   // for the progress speed
-	speed        float64 // last progress speed, bytes/s
+	state  MirrorState
+	active int  // requests in flight
+	single bool // answered a multi-range request with one part: single ranges only
+	failures
+	requests  int
+	multipart int
+	bad       int
+	good      int64
+	lastBytes int64   // for the progress speed
+	speed     float64 // last progress speed, bytes/s
 }
 
 func (m *rmirror) usableLocked() bool {
@@ -635,19 +632,10 @@ func (r *repairer) release(m *rmirror, runs []pieceRun, err error, state MirrorS
 }
 
 func (r *repairer) mirrorFailLocked(m *rmirror, err error, state MirrorState, retryAfter time.Duration) {
-	m.errors++
-	m.lastErr = err
-	if state == "" {
-		m.consecErr++
-		if m.consecErr >= r.g.o.MaxRetries {
-			state = MirrorDropped
-		} else {
-			d := r.g.backoff(m.consecErr, retryAfter)
-			m.backoffUntil = time.Now().Add(d)
-			m.state = MirrorBackoff
-			r.g.o.Logger.Debug("repair: mirror backs off", "file", r.name, "mirror", m.name, "for", d, "err", err)
-			return
-		}
+	if state = m.fail(r.g, err, state, retryAfter); state == MirrorBackoff {
+		m.state = state
+		r.g.o.Logger.Debug("repair: mirror backs off", "file", r.name, "mirror", m.name, "until", m.backoffUntil, "err", err)
+		return
 	}
 	r.setStateLocked(m, state, err)
 }

@@ -3,7 +3,6 @@ package fetch
 import (
 	"context"
 	"crypto/subtle"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -129,18 +128,9 @@ func (q *repairReq) do() (error, MirrorState, time.Duration) {
 		return err, MirrorDropped, 0
 	}
 	req.Header.Set("Range", rangeHeader(q.ranges))
-	req.Header.Set("Accept-Encoding", "identity")
-	req.Header.Set("User-Agent", r.g.o.UserAgent)
-	resp, err := r.g.o.Client.Do(req)
+	resp, state, err := r.g.do(q.ctx, req)
 	if err != nil {
-		if c := context.Cause(q.ctx); c != nil && c != context.Canceled {
-			return c, "", 0
-		}
-		var cve *tls.CertificateVerificationError
-		if errors.Is(err, ErrRedirect) || errors.As(err, &cve) || strings.Contains(err.Error(), "response headers exceeded") {
-			return err, MirrorDropped, 0
-		}
-		return err, "", 0
+		return err, state, 0
 	}
 	defer resp.Body.Close()
 	bad := func(format string, args ...any) error {

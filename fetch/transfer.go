@@ -117,18 +117,9 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 			req.Header.Set("If-Range", ifRange)
 		}
 	}
-	req.Header.Set("Accept-Encoding", "identity")
-	req.Header.Set("User-Agent", j.g.o.UserAgent)
-	resp, err := j.g.o.Client.Do(req)
+	resp, state, err := j.g.do(a.ctx, req)
 	if err != nil {
-		if c := context.Cause(a.ctx); c != nil && c != context.Canceled {
-			return c, "", 0
-		}
-		var cve *tls.CertificateVerificationError
-		if errors.Is(err, ErrRedirect) || errors.As(err, &cve) || strings.Contains(err.Error(), "response headers exceeded") {
-			return err, MirrorDropped, 0 // will not get better by asking again
-		}
-		return err, "", 0
+		return err, state, 0
 	}
 	defer resp.Body.Close()
 	if ifRange != "" && resp.StatusCode == http.StatusOK {
@@ -619,6 +610,28 @@ func (g *getter) lowSpeedLimit() int64 {
 		l = min(l, max(r/int64(4*g.o.PerMirror), 1))
 	}
 	return l
+}
+
+// do sends a mirror request with the headers every one carries (identity encoding,
+// the User-Agent). On failure it returns the mirror state the error implies and the error:
+// the cause of a cancelled request (a lost race, a stall) as it is; a refused
+// redirect, a certificate that does not verify or oversized headers drop the mirror
+// (asking again will not help); anything else is transient ("").
+func (g *getter) do(ctx context.Context, req *http.Request) (*http.Response, MirrorState, error) {
+	req.Header.Set("Accept-Encoding", "identity")
+	req.Header.Set("User-Agent", g.o.UserAgent)
+	resp, err := g.o.Client.Do(req)
+	if err == nil {
+		return resp, "", nil
+	}
+	if c := context.Cause(ctx); c != nil && c != context.Canceled {
+		return nil, "", c
+	}
+	var cve *tls.CertificateVerificationError
+	if errors.Is(err, ErrRedirect) || errors.As(err, &cve) || strings.Contains(err.Error(), "response headers exceeded") {
+		return nil, MirrorDropped, err
+	}
+	return nil, "", err
 }
 
 // backoff is how long a mirror waits after its n-th consecutive failure: a jittered
