@@ -42,22 +42,10 @@ func (l *catLogBuffer) String() string {
 // never more than PerMirror requests in flight to it at once.
 func TestCatalogueSameHostCapped(t *testing.T) { // case 27
 	data, f := testFile(t, "f.bin", 512<<10, tPlen, 40)
-	var inFlight, peak atomic.Int32
+	var peak atomic.Int32
 	m := mirrortest.Start(t, data, mirrortest.File("/b/f.bin", data), mirrortest.File("/c/f.bin", data),
 		mirrortest.Latency(2*time.Millisecond),
-		mirrortest.Wrap(func(h http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				n := inFlight.Add(1)
-				defer inFlight.Add(-1)
-				for {
-					p := peak.Load()
-					if n <= p || peak.CompareAndSwap(p, n) {
-						break
-					}
-				}
-				h.ServeHTTP(w, r)
-			})
-		}))
+		peakRequests(&peak))
 	dir := t.TempDir()
 	o := fastOpts(dir)
 	o.PerMirror = 2
@@ -261,4 +249,18 @@ func TestCatalogueOtherSizeWithoutRanges(t *testing.T) { // case 44
 	if r := mirrorReport(t, rep, bad.URL()); r.State != MirrorDropped || r.Good != 0 {
 		t.Errorf("mirror of another size: %+v, want dropped with nothing used", r)
 	}
+}
+
+// peakRequests makes a test mirror record in peak the most requests it served at once.
+func peakRequests(peak *atomic.Int32) mirrortest.Option {
+	var inFlight atomic.Int32
+	return mirrortest.Wrap(func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
 }

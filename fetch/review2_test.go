@@ -195,22 +195,10 @@ func TestRepairSameHostCapped(t *testing.T) {
 	if err := os.WriteFile(path, d, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var inFlight, peak atomic.Int32
+	var peak atomic.Int32
 	m := mirrortest.Start(t, data, mirrortest.File("/b/f.bin", data), mirrortest.File("/c/f.bin", data),
 		mirrortest.Latency(20*time.Millisecond),
-		mirrortest.Wrap(func(h http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				n := inFlight.Add(1)
-				defer inFlight.Add(-1)
-				for {
-					p := peak.Load()
-					if n <= p || peak.CompareAndSwap(p, n) {
-						break
-					}
-				}
-				h.ServeHTTP(w, r)
-			})
-		}))
+		peakRequests(&peak))
 	o := Options{Dir: dir, PerMirror: 2, Connections: 16}
 	rep, err := Repair(context.Background(), oneFile(f, m.URL(), m.FileURL("/b/f.bin"), m.FileURL("/c/f.bin")), o)
 	if err != nil {

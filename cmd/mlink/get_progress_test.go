@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,30 +22,12 @@ import (
 	"github.com/mlinkdev/mlink/metalink"
 )
 
-// lockedBuffer is a bytes.Buffer safe for mpb's goroutine and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestGetUIBarFrames drives the bar display with events and checks the bytes it
 // writes: every redraw returns to column 0 before moving up (so an echoed ^C
 // cannot shift it), a line written through the UI lands above the bars, and the
 // last frame shows the finished file. The terminal view is in tmux_test.go.
 func TestGetUIBarFrames(t *testing.T) {
-	var out lockedBuffer
+	var out serveSyncBuffer
 	u := newGetUI(&out, "bar", false)
 	const size = 4 << 20
 	u.event(fetch.Event{Kind: fetch.EventFileStart, File: "f.bin", Size: size, Pieces: 4})
@@ -149,7 +130,7 @@ func getMirrorEv(file string, size, done int64, speed float64, port int) fetch.E
 // leaves a line above the bars of the others (which go on), and the last one ends
 // the display with its bar at 100 %.
 func TestGetUIBarSeveralFiles(t *testing.T) {
-	var out lockedBuffer
+	var out serveSyncBuffer
 	u := newGetUI(&out, "bar", false)
 	u.refresh = make(chan any)
 	u.expect(3, 7<<20)
@@ -219,7 +200,7 @@ func TestGetUIBarSeveralFiles(t *testing.T) {
 // TestGetUIBarManyFiles: at most getMaxShown files have bars; the others are
 // counted on a "+N more" line and take the place of a file that ends.
 func TestGetUIBarManyFiles(t *testing.T) {
-	var out lockedBuffer
+	var out serveSyncBuffer
 	u := newGetUI(&out, "bar", false)
 	u.refresh = make(chan any)
 	defer u.close()
@@ -265,7 +246,7 @@ func TestGetUIBarManyFiles(t *testing.T) {
 // TestGetUIPlainSeveralFiles: the plain lines name each file in flight with its own
 // progress and mirrors, add a total line, and say when a file finishes or fails.
 func TestGetUIPlainSeveralFiles(t *testing.T) {
-	var out lockedBuffer
+	var out serveSyncBuffer
 	u := newGetUI(&out, "plain", false)
 	u.expect(3, 7<<20)
 	u.event(fetch.Event{Kind: fetch.EventFileStart, File: "a.bin", Size: 4 << 20, Pieces: 4})

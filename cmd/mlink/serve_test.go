@@ -23,8 +23,8 @@ import (
 	"time"
 )
 
-// serveSyncBuffer is a bytes.Buffer safe to write from the server while the
-// test reads it.
+// serveSyncBuffer is a bytes.Buffer safe to write from another goroutine (a server,
+// mpb's renderer) while the test reads it.
 type serveSyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
