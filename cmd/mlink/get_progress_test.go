@@ -278,6 +278,21 @@ a.bin:  75.0% 1.0 MiB/s eta 1s | 127.0.0.1:1 1.0 MiB/s active
 	}
 }
 
+// A lone file in plain mode gets no "finished" line: the summary that follows says it.
+func TestGetUIPlainSingleFileNoFinishedLine(t *testing.T) {
+	var out serveSyncBuffer
+	u := newGetUI(&out, "plain", false)
+	u.expect(1, 1<<20)
+	u.event(fetch.Event{Kind: fetch.EventFileStart, File: "a.bin", Size: 1 << 20, Pieces: 1})
+	u.event(fetch.Event{Kind: fetch.EventPieceBad, File: "a.bin", Piece: 0, Mirror: "http://m/a.bin"})
+	u.event(fetch.Event{Kind: fetch.EventFileDone, File: "a.bin", Size: 1 << 20, Done: 1 << 20})
+	u.close()
+	got := out.String()
+	if strings.Contains(got, "finished") || !strings.Contains(got, "a.bin: piece 0 from http://m/a.bin failed its hash") {
+		t.Errorf("plain output of one file:\n%s\nwant the bad-piece line and no finished line", got)
+	}
+}
+
 // getMultiFixture writes the .meta4 of n files fK.bin (K from 1) of size random
 // bytes each, with sha-256 pieces of plen bytes, served by mirrors mirrortest mirrors
 // throttled to bps bytes/s each (0: no limit), every one serving every file.
