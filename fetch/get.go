@@ -1008,7 +1008,7 @@ func (g *getter) newJob(f *metalink.File, part *os.File, whole []metalink.Hash, 
 	j.holders = make([]int8, j.n)
 	j.badFrom = make([]uint64, j.n)
 	j.fails = make([]int, j.n)
-	j.whole = newWholeHasher(whole, part, j.n, j.pieceRange, j.putBuf, 4<<20)
+	j.whole = newWholeHasher(whole, j.ptype, part, j.n, j.pieceRange, j.putBuf, 4<<20)
 	return j
 }
 

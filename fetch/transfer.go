@@ -2,21 +2,19 @@ package fetch
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/mlinkdev/mlink/internal/digest"
 	"github.com/mlinkdev/mlink/internal/httphdr"
 )
 
@@ -117,11 +115,25 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 			req.Header.Set("If-Range", ifRange)
 		}
 	}
+	// The mirror's round trip: from the request written (after any connection set-up)
+	// to the first byte of the answer; see wantLocked.
+	var wrote, first atomic.Int64 // UnixNano
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteRequest:         func(httptrace.WroteRequestInfo) { wrote.Store(time.Now().UnixNano()) },
+		GotFirstResponseByte: func() { first.Store(time.Now().UnixNano()) },
+	}))
 	resp, state, err := j.g.do(a.ctx, req)
 	if err != nil {
 		return err, state, 0
 	}
 	defer resp.Body.Close()
+	if w, f := wrote.Load(), first.Load(); w != 0 && f > w {
+		j.mu.Lock()
+		if rtt := float64(f-w) / 1e9; m.rtt == 0 || rtt < m.rtt {
+			m.rtt = rtt
+		}
+		j.mu.Unlock()
+	}
 	if ifRange != "" && resp.StatusCode == http.StatusOK {
 		// The body is the new version: not one byte of it is read.
 		return fmt.Errorf("%w: If-Range %s answered with 200 (the whole, different file)", ErrChanged, ifRange), MirrorChanged, 0
@@ -235,8 +247,9 @@ func (j *job) pieceDone(p int) bool {
 const streamBatch = 256 << 10
 
 // readPiece reads piece p (exactly its length) from body, charging the rate limiters
-// after each read and hashing as it goes. ok reports whether the piece hash matched
-// (always true without piece hashes). With skip the bytes are read and discarded.
+// after each read; once it is whole, the file's hashing goroutine checks its hash
+// (wholeHasher.verify, paired with other hashing there). ok reports whether the piece
+// hash matched (always true without piece hashes). With skip the bytes are read and discarded.
 //
 // from > 0: the first from bytes of the piece are taken from the part file (left by an
 // interrupted run) and only the rest is read from body. With piece hashes, the request
@@ -248,31 +261,21 @@ const streamBatch = 256 << 10
 func (j *job) readPiece(a *assignment, body io.Reader, p int, skip bool, from int64, wd *watchdog) (buf []byte, written int64, ok bool, err error) {
 	off, length := j.pieceRange(p)
 	buf = j.getBuf()
-	var h hash.Hash
-	if j.ptype != "" && !skip {
-		h, _ = digest.Get(j.ptype)
-		defer digest.Put(j.ptype, h)
-	}
+	check := j.ptype != "" && !skip
 	var got int64
 	if from > 0 {
 		if _, err := j.out.ReadAt(buf[:from], off); err != nil {
 			j.putBuf(buf)
 			return nil, 0, false, fmt.Errorf("piece %d: reading its first %d bytes back: %w", p, from, err)
 		}
-		if h != nil {
-			h.Write(buf[:from])
-		}
 		got, written = from, from
 	}
-	stream := h != nil && !a.race && !a.seq
+	stream := check && !a.race && !a.seq
 	chunk := j.g.chunk(a.m)
 	for got < length {
 		want := min(int64(chunk), length-got)
 		n, rerr := body.Read(buf[got : got+want])
 		if n > 0 {
-			if h != nil {
-				h.Write(buf[got : got+int64(n)])
-			}
 			got += int64(n)
 			a.m.bytes.Add(int64(n))
 			j.g.bytes.Add(int64(n))
@@ -310,10 +313,10 @@ func (j *job) readPiece(a *assignment, body io.Reader, p int, skip bool, from in
 			return nil, 0, false, fmt.Errorf("piece %d: %w", p, rerr)
 		}
 	}
-	if skip || h == nil {
+	if !check {
 		return buf[:length], written, true, nil
 	}
-	ok = subtle.ConstantTimeCompare(h.Sum(nil), j.psums[p]) == 1
+	ok = j.whole.verify(p, buf[:length], j.psums[p])
 	if !ok && written > 0 {
 		j.unstream(p, off, written) // bad data (or a bad prefix): discarded (rule 2)
 	}
