@@ -8,7 +8,6 @@ import (
 	"hash"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/mlinkdev/mlink/internal/digest"
 	"github.com/mlinkdev/mlink/metalink"
@@ -214,12 +213,6 @@ func (w *wholeHasher) feedLocked(d pieceData, ph hash.Hash, pb []byte) {
 	}
 }
 
-// wholeAloneAfter is how long the hashing goroutine waits for a piece to verify
-// before it feeds the next piece to the whole-file hash alone: that work is never
-// urgent (only the end of the file waits for it), and paired with a verification it
-// costs little more than the verification alone.
-const wholeAloneAfter = 20 * time.Millisecond
-
 func (w *wholeHasher) loop() {
 	defer close(w.done)
 	var pending []hashMsg // pieces to verify, in arrival order
@@ -236,31 +229,17 @@ func (w *wholeHasher) loop() {
 			w.mu.Unlock()
 		}
 	}
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	for {
 		w.mu.Lock()
 		wholeReady := w.wholeReadyLocked()
 		w.mu.Unlock()
-		if len(pending) == 0 {
-			switch {
-			case open && !wholeReady:
-				m, ok := <-w.in
-				take(m, ok)
-				continue
-			case open && w.ptype != "":
-				// Only whole-file work: wait a little for a piece to pair it with.
-				timer.Reset(wholeAloneAfter)
-				select {
-				case m, ok := <-w.in:
-					timer.Stop()
-					take(m, ok)
-					continue
-				case <-timer.C:
-				}
-			case !open && !wholeReady:
+		if len(pending) == 0 && !wholeReady {
+			if !open {
 				return
 			}
+			m, ok := <-w.in
+			take(m, ok)
+			continue
 		}
 	drain:
 		for open {
