@@ -68,7 +68,8 @@
 // a losing request land on it. What a failed response (short, reset, stalled) or a
 // piece that failed its hash had streamed is overwritten with zeros (SECURITY.md rules
 // 2 and 8); an interruption keeps it. A bad piece is never asked again from the same
-// mirror; the mirror is quarantined after MaxBadPieces. When some missing piece has no
+// mirror; the mirror is quarantined after MaxBadPieces (its other requests finish the
+// piece each is receiving, verified like any other, and read nothing after it). When some missing piece has no
 // mirror left that may serve it, the file fails with ErrNoSource (exit 3 in the CLI).
 // Every supported whole-file hash is computed incrementally in piece order while
 // pieces complete (pieces that arrive early wait in memory, up to 4 MiB, else are
