@@ -33,6 +33,7 @@ type wholeHasher struct {
 	hs      []hash.Hash
 	pair    int  // index in hs of the hash paired with piece hashes
 	canSnap bool // every hash in hs can save and restore its state
+	pairs   bool // pieces are verified by the hashing goroutine (newWholeHasher)
 	ptype   string
 	src     io.ReaderAt
 	pieceR  func(i int) (off, length int64)
@@ -54,6 +55,13 @@ type wholeHasher struct {
 
 func newWholeHasher(want []metalink.Hash, ptype string, src io.ReaderAt, n int, pieceR func(int) (int64, int64), free func([]byte), memCap int64) *wholeHasher {
 	w := &wholeHasher{ptype: ptype, src: src, pieceR: pieceR, n: n, free: free, ready: map[int][]byte{}, cap: memCap, canSnap: true}
+	defer func() {
+		// Pieces are verified by the hashing goroutine only where that pays: their
+		// hashes pair with each other and with the whole-file hash paired with them.
+		// Otherwise one goroutine doing all of it would be slower than the workers
+		// hashing their own pieces in parallel (as on CPUs without SHA-NI).
+		w.pairs = digest.Pairable(ptype) && (len(w.hs) == 0 || digest.Pairable(w.want[w.pair].Type))
+	}()
 	for _, h := range want {
 		hh, err := digest.New(h.Type)
 		if err != nil {
@@ -84,7 +92,7 @@ type hashMsg struct {
 // start moves the hashing to a goroutine of its own, so that a worker handing over a
 // verified piece goes back to its connection at once. stop ends it; check calls stop.
 func (w *wholeHasher) start() {
-	if (len(w.hs) == 0 && w.ptype == "") || w.in != nil {
+	if (len(w.hs) == 0 && !w.pairs) || w.in != nil {
 		return
 	}
 	w.in = make(chan hashMsg, 16)
@@ -116,9 +124,11 @@ func (w *wholeHasher) add(i int, buf []byte) {
 	w.addSync(i, buf)
 }
 
-// verify reports whether buf, the received bytes of piece i, hashes to sum.
+// verify reports whether buf, the received bytes of piece i, hashes to sum. The
+// hashing goroutine does it where hashes pair (see pairs); otherwise the calling
+// worker does, in parallel with the others.
 func (w *wholeHasher) verify(i int, buf, sum []byte) bool {
-	if w.in == nil {
+	if w.in == nil || !w.pairs {
 		h, _ := digest.Get(w.ptype)
 		defer digest.Put(w.ptype, h)
 		h.Write(buf)

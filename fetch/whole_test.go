@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mlinkdev/mlink/internal/digest"
 	"github.com/mlinkdev/mlink/metalink"
 )
 
@@ -74,6 +75,9 @@ func TestWholeHasherPairs(t *testing.T) {
 			if w.pair != 1 {
 				t.Fatalf("the sha-256 whole-file hash is not the one paired (pair=%d)", w.pair)
 			}
+			if w.pairs != digest.Pairable("sha-256") {
+				t.Fatalf("pieces verified by the hashing goroutine: %v, want %v (SHA-NI here)", w.pairs, digest.Pairable("sha-256"))
+			}
 			w.start()
 			order := make([]int, f.n)
 			for i := range order {
@@ -128,6 +132,18 @@ func TestWholeHasherPairs(t *testing.T) {
 				t.Fatalf("check returned %q", sum)
 			}
 		})
+	}
+}
+
+// TestWholeHasherPairsOnlyWhereItPays: pieces whose hashes cannot pair (md5 here),
+// or a whole-file hash that cannot pair with them, are verified by the workers.
+func TestWholeHasherPairsOnlyWhereItPays(t *testing.T) {
+	f := newHashFixture(t, 4, 1<<10)
+	if w := newWholeHasher(f.whole, "md5", bytes.NewReader(f.data), f.n, f.rng, func([]byte) {}, 0); w.pairs {
+		t.Error("md5 pieces go through the hashing goroutine")
+	}
+	if w := newWholeHasher(f.whole[:1], "sha-256", bytes.NewReader(f.data), f.n, f.rng, func([]byte) {}, 0); w.pairs {
+		t.Error("sha-256 pieces with only an md5 whole-file hash go through the hashing goroutine")
 	}
 }
 

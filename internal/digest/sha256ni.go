@@ -113,6 +113,11 @@ func (d *sha256NI) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
+// Pairable reports whether two hashers of this canonical name from New or Get cost
+// little more than one when fed together through Write2: "sha-256" on a CPU with the
+// SHA extensions. Elsewhere Write2 still works, one stream after the other.
+func Pairable(name string) bool { return hasSHANI && name == "sha-256" }
+
 // Write2 writes pa to a and pb to b, as a.Write(pa) and b.Write(pb) would. When both
 // are SHA-256 hashers from New or Get on a CPU with the SHA extensions, their common
 // whole blocks are hashed in one interleaved pass (block2), which costs little more
