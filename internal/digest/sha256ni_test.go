@@ -143,3 +143,26 @@ func BenchmarkWrite2(b *testing.B) {
 		}
 	})
 }
+
+// FuzzWrite2 feeds two hashers from New("sha-256") through Write and Write2 in
+// fuzzed splits and compares both sums with crypto/sha256's.
+func FuzzWrite2(f *testing.F) {
+	f.Add([]byte("abc"), []byte("defgh"), uint16(1), uint16(64), false)
+	f.Add(bytes.Repeat([]byte{1}, 200), bytes.Repeat([]byte{2}, 130), uint16(63), uint16(65), true)
+	f.Fuzz(func(t *testing.T, pa, pb []byte, cutA, cutB uint16, same bool) {
+		if same {
+			pb = pa
+		}
+		a, _ := New("sha-256")
+		b, _ := New("sha-256")
+		ka, kb := min(int(cutA), len(pa)), min(int(cutB), len(pb))
+		a.Write(pa[:ka]) // leaves a partial block pending on either side
+		b.Write(pb[:kb])
+		Write2(a, pa[ka:], b, pb[kb:])
+		Write2(a, nil, b, pb[:0])
+		wa, wb := sha256.Sum256(pa), sha256.Sum256(pb)
+		if !bytes.Equal(a.Sum(nil), wa[:]) || !bytes.Equal(b.Sum(nil), wb[:]) {
+			t.Fatalf("Write2 sums differ from crypto/sha256 (lengths %d/%d, cuts %d/%d)", len(pa), len(pb), ka, kb)
+		}
+	})
+}
