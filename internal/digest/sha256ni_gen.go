@@ -104,6 +104,18 @@ func main() {
 	w("done1:")
 	w("\tRET")
 
+	w("")
+	w("// func cpuid(leaf, sub uint32) (a, b, c, d uint32)")
+	w("TEXT ·cpuid(SB), NOSPLIT, $0-24")
+	w("\tMOVL leaf+0(FP), AX")
+	w("\tMOVL sub+4(FP), CX")
+	w("\tCPUID")
+	w("\tMOVL AX, a+8(FP)")
+	w("\tMOVL BX, b+12(FP)")
+	w("\tMOVL CX, c+16(FP)")
+	w("\tMOVL DX, d+20(FP)")
+	w("\tRET")
+
 	if err := os.WriteFile("sha256ni_amd64.s", []byte(b.String()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
