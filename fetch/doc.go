@@ -22,11 +22,7 @@
 //     RequestSeconds of the mirror's measured per-connection throughput (an EWMA
 //     updated at every piece), at least one piece and at most a fair share of what is
 //     left, so a request always ends on a piece boundary and a slow mirror never
-//     holds more than a few seconds of work; with a whole-file hash, also at most its
-//     share of a 32 MiB window, so that pieces complete nearly in order and the
-//     whole-file hash keeps pace (see Verification), unless the mirror's round trip
-//     (request written to first byte, the shortest seen) needs longer requests to
-//     keep the idle time between two requests near 2%;
+//     holds more than a few seconds of work;
 //  2. when nothing is unassigned, steal the back half of the unstarted tail of the
 //     request that would finish last, if this mirror would finish it in less than
 //     half the time and sooner by more than RequestSeconds/8 (cutting a request
@@ -80,8 +76,9 @@
 // one): a piece to verify with the next piece of the whole-file hash; the next piece
 // itself for both hashes at once (the whole-file state is saved first and restored if
 // the piece is bad); or two pieces to verify. Whole-file work never waits for a
-// partner (it would end up as a tail of hashing after the last byte). On 4 unthrottled mirrors this cut mlink's CPU by about 15%
-// (bench/peers.sh unthrottled: 1.11 s against aria2c's 1.51 s in the same run). A file without piece hashes is
+// partner (it would end up as a tail of hashing after the last byte). On 4 unthrottled
+// mirrors (bench/peers.sh unthrottled) mlink used 1.04-1.20 s of CPU against aria2c's
+// 1.32-1.51 s in the same runs, from 1.29 s before this pairing. A file without piece hashes is
 // still downloaded in parallel, but a bad mirror can only be detected by the
 // whole-file hash at the end: the part file is then discarded and Get returns
 // ErrVerify (exit 3). No supported hash at all is refused unless InsecureNoHash; md5

@@ -3,14 +3,14 @@ package fetch
 import (
 	"context"
 	"errors"
-	"github.com/mlinkdev/mlink/metalink"
 	"io"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/mlinkdev/mlink/metalink"
 )
 
 // pieceSink is the integration point of the resume journal (fetch/journal.go): the
@@ -52,7 +52,6 @@ type mirror struct {
 	seqUsed   bool
 	revived   bool    // was changed, used again as the last source (reviveChangedLocked)
 	connSpeed float64 // EWMA of one connection's throughput, bytes/s
-	rtt       float64 // the shortest time seen from a request to its response headers, seconds
 	failures
 	good      int64
 	requests  int
@@ -395,36 +394,18 @@ func (j *job) workersLocked() int {
 // wantLocked is how many pieces one request of m may cover: RequestSeconds of the
 // measured throughput of one of its connections, at least 1, and no more than a fair
 // share of what is left.
-//
-// With a whole-file hash to compute, requests also stay within about inOrderWindow
-// bytes of the lowest missing piece (their share of it), so that pieces complete
-// nearly in order: the whole-file hash then keeps up with the download, paired with
-// the piece hashes (see wholeHasher), instead of hashing most of the file alone at the
-// end. A mirror far away keeps requests of at least rttRequests round trips of its
-// measured throughput, so that the idle round trip between two requests stays small.
 func (j *job) wantLocked(m *mirror) int {
 	k := 1
 	if m.connSpeed > 0 {
 		k = int(m.connSpeed * j.g.o.RequestSeconds / float64(j.plen))
 	}
 	left := j.n - j.nhave
-	workers := max(j.workersLocked(), 1)
-	if share := (left + workers - 1) / workers; k > share {
+	workers := j.workersLocked()
+	if share := (left + workers - 1) / max(workers, 1); k > share {
 		k = share
-	}
-	if len(j.whole.hs) > 0 && m.connSpeed > 0 {
-		near := int(inOrderWindow / j.plen / int64(workers))
-		far := int(math.Ceil(rttRequests * m.rtt * m.connSpeed / float64(j.plen)))
-		k = min(k, max(near, far, 1))
 	}
 	return max(k, 1)
 }
-
-// inOrderWindow and rttRequests: see wantLocked.
-const (
-	inOrderWindow = 32 << 20
-	rttRequests   = 50
-)
 
 // etaLocked estimates the seconds until request b has finished piece p (p in [b.lo, b.end)).
 func (j *job) etaLocked(b *assignment, p int) float64 {

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
-	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -115,25 +114,11 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 			req.Header.Set("If-Range", ifRange)
 		}
 	}
-	// The mirror's round trip: from the request written (after any connection set-up)
-	// to the first byte of the answer; see wantLocked.
-	var wrote, first atomic.Int64 // UnixNano
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		WroteRequest:         func(httptrace.WroteRequestInfo) { wrote.Store(time.Now().UnixNano()) },
-		GotFirstResponseByte: func() { first.Store(time.Now().UnixNano()) },
-	}))
 	resp, state, err := j.g.do(a.ctx, req)
 	if err != nil {
 		return err, state, 0
 	}
 	defer resp.Body.Close()
-	if w, f := wrote.Load(), first.Load(); w != 0 && f > w {
-		j.mu.Lock()
-		if rtt := float64(f-w) / 1e9; m.rtt == 0 || rtt < m.rtt {
-			m.rtt = rtt
-		}
-		j.mu.Unlock()
-	}
 	if ifRange != "" && resp.StatusCode == http.StatusOK {
 		// The body is the new version: not one byte of it is read.
 		return fmt.Errorf("%w: If-Range %s answered with 200 (the whole, different file)", ErrChanged, ifRange), MirrorChanged, 0

@@ -26,8 +26,9 @@ import (
 // verify together with the next piece of the whole-file hash, or, when the piece to
 // verify is itself the next one, both hashes over its bytes in one pass (the
 // whole-file state is saved first and restored if the piece turns out bad), or two
-// pieces to verify together. On an unthrottled four-mirror download this took the
-// hashing from about 60% of mlink's CPU to about 35% (bench/peers.sh unthrottled).
+// pieces to verify together. On an unthrottled four-mirror download (bench/peers.sh
+// unthrottled) perf puts the hashing at about 46% of mlink's CPU, from 59% when each
+// worker hashed its own pieces and a goroutine the whole file.
 type wholeHasher struct {
 	want    []metalink.Hash
 	hs      []hash.Hash
