@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"bytes"
+	"fmt"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mlinkdev/mlink/internal/digest"
+	"github.com/mlinkdev/mlink/internal/mirrortest"
 	"github.com/mlinkdev/mlink/metalink"
 )
 
@@ -196,5 +198,35 @@ func TestWholeHasherDetectsBadWhole(t *testing.T) {
 	}
 	if _, err := w.check(); err == nil {
 		t.Fatal("a whole-file hash mismatch passed")
+	}
+}
+
+// TestGetPairedHashingPieceSizes: whole downloads through the hashing goroutine with
+// large and odd piece lengths, a corrupting mirror beside two good ones, and both an
+// md5 and a sha-256 whole-file hash: the file comes out right (so every bad piece was
+// caught and both whole-file hashes matched).
+func TestGetPairedHashingPieceSizes(t *testing.T) {
+	for _, plen := range []int64{4 << 20, 3 << 20, 48 << 10} {
+		t.Run(fmt.Sprint(plen), func(t *testing.T) {
+			size := 5*plen + plen/3
+			data, f := testFile(t, "f.bin", size, plen, uint64(plen))
+			m := md5.Sum(data)
+			f.Hashes = append(f.Hashes, metalink.Hash{Type: "md5", Value: hex.EncodeToString(m[:])})
+			bad := mirrortest.Start(t, data, mirrortest.CorruptFraction(plen, 0.5, 3))
+			g1 := mirrortest.Start(t, data, mirrortest.Throttle(float64(8*plen)))
+			g2 := mirrortest.Start(t, data)
+			o := fastOpts(t.TempDir())
+			o.MaxBadPieces = 3
+			rep, err := runGet(t, f, o, bad.URL(), g1.URL(), g2.URL())
+			if err != nil {
+				t.Fatalf("Get: %v", err)
+			}
+			assertFile(t, o.Dir, "f.bin", data)
+			r := mirrorReport(t, rep, bad.URL())
+			t.Logf("bad mirror: %d bad pieces, %d good bytes, state %s", r.BadPieces, r.Good, r.State)
+			if r.BadPieces != rep.Files[0].BadPieces {
+				t.Errorf("bad pieces: mirror %d, file %d", r.BadPieces, rep.Files[0].BadPieces)
+			}
+		})
 	}
 }
