@@ -2,10 +2,10 @@ package fetch
 
 import (
 	"bytes"
-	"fmt"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
