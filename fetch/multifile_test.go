@@ -153,19 +153,7 @@ func TestMultiFileConcurrentBudget(t *testing.T) {
 	o := fastOpts(dir)
 	o.Client, o.Connections, o.PerMirror = hc, conns, perMirror
 
-	var mu sync.Mutex
-	inFlight, peakFiles := map[string]bool{}, 0
-	o.OnEvent = func(e Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e.Kind {
-		case EventFileStart:
-			inFlight[e.File] = true
-			peakFiles = max(peakFiles, len(inFlight))
-		case EventFileDone, EventFileFailed:
-			delete(inFlight, e.File)
-		}
-	}
+	peak := peakFiles(&o)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	rep, err := Get(ctx, ml, o)
@@ -184,9 +172,9 @@ func TestMultiFileConcurrentBudget(t *testing.T) {
 	clientTotal, clientPeak := client.snapshot()
 	serverTotal, serverPeak := server.snapshot()
 	t.Logf("files in flight at most %d; requests in flight: client %d (per host %v), server %d (per host %v)",
-		peakFiles, clientTotal, clientPeak, serverTotal, serverPeak)
-	if peakFiles < 2 {
-		t.Errorf("at most %d file downloading at a time, want several", peakFiles)
+		peak(), clientTotal, clientPeak, serverTotal, serverPeak)
+	if peak() < 2 {
+		t.Errorf("at most %d file downloading at a time, want several", peak())
 	}
 	// The client holds a request token until the response body is closed: exact.
 	// A server may still be writing a response the client abandoned (a lost race, a
@@ -276,19 +264,7 @@ func TestMultiFileSharedRateLimit(t *testing.T) {
 			rate = 2 * float64(o.MirrorLimitRate)
 			slack = 2 * float64(l.Burst()+g.chunk(&mirror{lim: l}))
 		}
-		var mu sync.Mutex
-		inFlight, peak := 0, 0
-		o.OnEvent = func(e Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			switch e.Kind {
-			case EventFileStart:
-				inFlight++
-				peak = max(peak, inFlight)
-			case EventFileDone, EventFileFailed:
-				inFlight--
-			}
-		}
+		peak := peakFiles(&o)
 		start := time.Now()
 		rep, err := Get(context.Background(), ml, o)
 		el := time.Since(start)
@@ -296,16 +272,39 @@ func TestMultiFileSharedRateLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		allowed := int64(rate*el.Seconds() + slack)
-		t.Logf("limits %d/%d: %d bytes in %v (allowed %d), %d files at once", o.LimitRate, o.MirrorLimitRate, rep.Bytes, el, allowed, peak)
+		t.Logf("limits %d/%d: %d bytes in %v (allowed %d), %d files at once", o.LimitRate, o.MirrorLimitRate, rep.Bytes, el, allowed, peak())
 		if rep.Bytes < size {
 			t.Errorf("received %d bytes for %d", rep.Bytes, size)
 		}
 		if rep.Bytes > allowed {
 			t.Errorf("received %d bytes in %v, the limit allows %d", rep.Bytes, el, allowed)
 		}
-		if peak < 2 {
-			t.Errorf("at most %d file at a time; the test needs several in flight", peak)
+		if peak() < 2 {
+			t.Errorf("at most %d file at a time; the test needs several in flight", peak())
 		}
+	}
+}
+
+// peakFiles sets o.OnEvent to count the files downloading at once; the returned
+// function gives the peak so far.
+func peakFiles(o *Options) func() int {
+	var mu sync.Mutex
+	inFlight, peak := map[string]bool{}, 0
+	o.OnEvent = func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e.Kind {
+		case EventFileStart:
+			inFlight[e.File] = true
+			peak = max(peak, len(inFlight))
+		case EventFileDone, EventFileFailed:
+			delete(inFlight, e.File)
+		}
+	}
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return peak
 	}
 }
 
@@ -323,27 +322,15 @@ func TestMultiFileSequentialAndCancelled(t *testing.T) {
 	}
 	o := fastOpts(t.TempDir())
 	o.MaxFiles = 1
-	var mu sync.Mutex
-	inFlight, peak := 0, 0
-	o.OnEvent = func(e Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e.Kind {
-		case EventFileStart:
-			inFlight++
-			peak = max(peak, inFlight)
-		case EventFileDone, EventFileFailed:
-			inFlight--
-		}
-	}
+	peak := peakFiles(&o)
 	if _, err := Get(context.Background(), ml, o); err != nil {
 		t.Fatal(err)
 	}
 	for k := range fs {
 		assertFile(t, o.Dir, fs[k].Name, datas[k])
 	}
-	if peak != 1 {
-		t.Errorf("MaxFiles 1: %d files at once", peak)
+	if peak() != 1 {
+		t.Errorf("MaxFiles 1: %d files at once", peak())
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
