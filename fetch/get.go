@@ -564,7 +564,7 @@ func (g *getter) orderMirrors(f *metalink.File) []*mirror {
 			mc = min(mc, f.MaxConnections)
 		}
 		ms[i] = &mirror{idx: i, url: c.u.URL, name: Redact(c.u.URL), priority: c.u.Priority, location: c.u.Location,
-			maxConns: mc, state: MirrorIdle}
+			maxConns: mc, tally: tally{state: MirrorIdle}}
 		ms[i].host = g.host(c.u.URL)
 		ms[i].lim = ms[i].host.lim
 	}

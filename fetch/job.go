@@ -45,19 +45,13 @@ type mirror struct {
 	bytes atomic.Int64 // body bytes received
 
 	// guarded by job.mu
-	state     MirrorState
 	workers   int
 	spawned   bool
 	seqWorker bool
 	seqUsed   bool
 	revived   bool    // was changed, used again as the last source (reviveChangedLocked)
 	connSpeed float64 // EWMA of one connection's throughput, bytes/s
-	failures
-	good      int64
-	requests  int
-	bad       int
-	lastBytes int64   // for the progress speed
-	speed     float64 // last progress speed, bytes/s
+	tally             // state, failures, counters
 	// val is what the mirror said about its copy (from its first good 206, or from the
 	// resume journal); sent as If-Range on every ranged request once known.
 	val journalValidator
@@ -650,6 +644,54 @@ func (j *job) endAssignLocked(a *assignment) {
 
 // failures is what a mirror's failed requests left behind (guarded by the lock of
 // the job or repairer that owns the mirror).
+// tally is what a download (job) or a repair (repairer) records about one mirror,
+// guarded by its owner's lock, and what the reports and progress events say of it.
+type tally struct {
+	state MirrorState
+	failures
+	requests  int
+	bad       int     // pieces that failed their hash
+	good      int64   // bytes of pieces it delivered that were used
+	lastBytes int64   // body bytes at the last progress event
+	speed     float64 // speed over the last progress interval, bytes/s
+}
+
+// reportLocked is the mirror's report line; bytes is its body bytes received.
+func (t *tally) reportLocked(name string, bytes int64, speed float64) MirrorReport {
+	r := MirrorReport{URL: name, State: t.state, Bytes: bytes, Good: t.good, Speed: speed,
+		Requests: t.requests, Errors: t.errors, BadPieces: t.bad}
+	if t.lastErr != nil {
+		r.LastError = t.lastErr.Error()
+	}
+	return r
+}
+
+// badPieceLocked records that this mirror (name) sent piece p of file (of n pieces)
+// failing its hash: it logs msg, emits EventPieceBad and returns whether the mirror
+// has now sent MaxBadPieces and is to be quarantined, and the error to record.
+func (t *tally) badPieceLocked(g *getter, msg, file, name string, n, p int) (quarantine bool, err error) {
+	t.bad++
+	err = &PieceError{File: file, Index: p, Mirror: name, Err: ErrPieceHash}
+	t.lastErr = err
+	g.o.Logger.Info(msg, "file", file, "piece", p, "mirror", name)
+	g.emit(Event{Kind: EventPieceBad, File: file, Pieces: n, Piece: p, Mirror: name, Err: err})
+	if t.bad < g.o.MaxBadPieces {
+		return false, err
+	}
+	t.errors++
+	return true, err
+}
+
+// progressLocked updates the speed from bytes (received so far) over the last secs
+// and returns the report for a progress event.
+func (t *tally) progressLocked(name string, bytes int64, secs float64) MirrorReport {
+	if secs > 0 {
+		t.speed = float64(bytes-t.lastBytes) / secs
+	}
+	t.lastBytes = bytes
+	return t.reportLocked(name, bytes, t.speed)
+}
+
 type failures struct {
 	errors       int
 	consecErr    int
@@ -714,15 +756,9 @@ func (j *job) mirrorFailLocked(m *mirror, err error, state MirrorState, retryAft
 func (j *job) progress(dt time.Duration) {
 	j.mu.Lock()
 	ev := Event{Kind: EventProgress, File: j.name, Size: j.size, Pieces: j.n, Piece: -1}
-	secs := dt.Seconds()
 	for _, m := range j.mirrors {
-		b := m.bytes.Load()
-		if secs > 0 {
-			m.speed = float64(b-m.lastBytes) / secs
-		}
-		m.lastBytes = b
+		ev.Mirrors = append(ev.Mirrors, m.progressLocked(m.name, m.bytes.Load(), dt.Seconds()))
 		ev.Speed += m.speed
-		ev.Mirrors = append(ev.Mirrors, j.mirrorReportLocked(m, m.speed))
 	}
 	ev.Done = j.doneBytesLocked()
 	j.mu.Unlock()
@@ -744,10 +780,5 @@ func (j *job) doneBytesLocked() int64 {
 }
 
 func (j *job) mirrorReportLocked(m *mirror, speed float64) MirrorReport {
-	r := MirrorReport{URL: m.name, State: m.state, Bytes: m.bytes.Load(), Good: m.good, Speed: speed,
-		Requests: m.requests, Errors: m.errors, BadPieces: m.bad}
-	if m.lastErr != nil {
-		r.LastError = m.lastErr.Error()
-	}
-	return r
+	return m.reportLocked(m.name, m.bytes.Load(), speed)
 }

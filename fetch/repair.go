@@ -272,19 +272,13 @@ func strongestMatch(res *verify.Result) (string, bool) {
 
 // rmirror is a mirror as the repairer uses it.
 type rmirror struct {
-	*mirror // immutable fields and the atomic byte counter only
+	src *mirror // its immutable fields and atomic byte counter only (not its tally)
 
 	// guarded by repairer.mu
-	state  MirrorState
-	active int  // requests in flight
-	single bool // answered a multi-range request with one part: single ranges only
-	failures
-	requests  int
+	tally          // this repair's own (src.tally belongs to downloads)
+	active    int  // requests in flight
+	single    bool // answered a multi-range request with one part: single ranges only
 	multipart int
-	bad       int
-	good      int64
-	lastBytes int64   // for the progress speed
-	speed     float64 // last progress speed, bytes/s
 }
 
 func (m *rmirror) usableLocked() bool {
@@ -331,7 +325,7 @@ func newRepairer(g *getter, f *metalink.File, out partFile, pieces *metalink.Pie
 		r.psums = append(r.psums, b)
 	}
 	for _, m := range ms {
-		r.mirrors = append(r.mirrors, &rmirror{mirror: m, state: MirrorIdle})
+		r.mirrors = append(r.mirrors, &rmirror{src: m, tally: tally{state: MirrorIdle}})
 	}
 	r.need = make([]bool, r.n)
 	r.busy = make([]bool, r.n)
@@ -438,7 +432,7 @@ func (r *repairer) dispatchLocked(ctx context.Context) time.Time {
 		if !m.usableLocked() {
 			continue
 		}
-		for r.active < r.g.o.Connections && m.active < m.maxConns && r.hostActive[m.host] < r.g.o.PerMirror {
+		for r.active < r.g.o.Connections && m.active < m.src.maxConns && r.hostActive[m.src.host] < r.g.o.PerMirror {
 			if m.state == MirrorBackoff && now.Before(m.backoffUntil) {
 				if r.hasWorkLocked(m) && (next.IsZero() || m.backoffUntil.Before(next)) {
 					next = m.backoffUntil
@@ -459,7 +453,7 @@ func (r *repairer) dispatchLocked(ctx context.Context) time.Time {
 			}
 			m.active++
 			r.active++
-			r.hostActive[m.host]++
+			r.hostActive[m.src.host]++
 			m.requests++
 			if len(ranges) > 1 {
 				m.multipart++
@@ -475,7 +469,7 @@ func (r *repairer) dispatchLocked(ctx context.Context) time.Time {
 type pieceRun struct{ lo, end int }
 
 func (r *repairer) eligibleLocked(m *rmirror, p int) bool {
-	return r.need[p] && !r.busy[p] && !r.gaveUp[p] && r.badFrom[p]&(1<<m.idx) == 0
+	return r.need[p] && !r.busy[p] && !r.gaveUp[p] && r.badFrom[p]&(1<<m.src.idx) == 0
 }
 
 func (r *repairer) hasWorkLocked(m *rmirror) bool {
@@ -540,7 +534,7 @@ func (r *repairer) noSourceErrLocked() error {
 	lastFrom := ""
 	for _, m := range r.mirrors {
 		if m.lastErr != nil {
-			last, lastFrom = m.lastErr, m.name
+			last, lastFrom = m.lastErr, m.src.name
 		}
 	}
 	why := "no http or https mirror"
@@ -622,7 +616,7 @@ func (r *repairer) release(m *rmirror, runs []pieceRun, err error, state MirrorS
 	}
 	m.active--
 	r.active--
-	r.hostActive[m.host]--
+	r.hostActive[m.src.host]--
 	if err != nil && !purposeful {
 		r.mirrorFailLocked(m, err, state, retryAfter)
 	} else if err == nil {
@@ -634,7 +628,7 @@ func (r *repairer) release(m *rmirror, runs []pieceRun, err error, state MirrorS
 func (r *repairer) mirrorFailLocked(m *rmirror, err error, state MirrorState, retryAfter time.Duration) {
 	if state = m.fail(r.g, err, state, retryAfter); state == MirrorBackoff {
 		m.state = state
-		r.g.o.Logger.Debug("repair: mirror backs off", "file", r.name, "mirror", m.name, "until", m.backoffUntil, "err", err)
+		r.g.o.Logger.Debug("repair: mirror backs off", "file", r.name, "mirror", m.src.name, "until", m.backoffUntil, "err", err)
 		return
 	}
 	r.setStateLocked(m, state, err)
@@ -645,8 +639,8 @@ func (r *repairer) setStateLocked(m *rmirror, state MirrorState, err error) {
 		return
 	}
 	m.state = state
-	r.g.o.Logger.Info("repair: mirror state", "file", r.name, "mirror", m.name, "state", state, "err", err)
-	r.g.emit(Event{Kind: EventMirrorState, File: r.name, Mirror: m.name, State: state, Err: err, Piece: -1})
+	r.g.o.Logger.Info("repair: mirror state", "file", r.name, "mirror", m.src.name, "state", state, "err", err)
+	r.g.emit(Event{Kind: EventMirrorState, File: r.name, Mirror: m.src.name, State: state, Err: err, Piece: -1})
 }
 
 // pieceDone writes verified piece p at its offset (never a piece that is not bad).
@@ -677,7 +671,7 @@ func (r *repairer) pieceDone(m *rmirror, p int, buf []byte) error {
 	m.consecErr = 0
 	done := r.size - r.needBytes
 	r.mu.Unlock()
-	r.g.emit(Event{Kind: EventPieceDone, File: r.name, Size: r.size, Done: done, Pieces: r.n, Piece: p, Mirror: m.name})
+	r.g.emit(Event{Kind: EventPieceDone, File: r.name, Size: r.size, Done: done, Pieces: r.n, Piece: p, Mirror: m.src.name})
 	return nil
 }
 
@@ -686,15 +680,9 @@ func (r *repairer) pieceDone(m *rmirror, p int, buf []byte) error {
 func (r *repairer) pieceBad(m *rmirror, p int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.badFrom[p] |= 1 << m.idx
-	m.bad++
+	r.badFrom[p] |= 1 << m.src.idx
 	r.badPieces++
-	err := &PieceError{File: r.name, Index: p, Mirror: m.name, Err: ErrPieceHash}
-	m.lastErr = err
-	r.g.o.Logger.Info("repair: bad piece", "file", r.name, "piece", p, "mirror", m.name)
-	r.g.emit(Event{Kind: EventPieceBad, File: r.name, Pieces: r.n, Piece: p, Mirror: m.name, Err: err})
-	if m.bad >= r.g.o.MaxBadPieces {
-		m.errors++
+	if quarantine, err := m.badPieceLocked(r.g, "repair: bad piece", r.name, m.src.name, r.n, p); quarantine {
 		r.setStateLocked(m, MirrorQuarantined, err)
 		return true
 	}
@@ -710,25 +698,15 @@ func (r *repairer) progress(dt time.Duration) {
 	r.mu.Lock()
 	ev := Event{Kind: EventProgress, File: r.name, Size: r.size, Done: r.size - r.needBytes, Pieces: r.n, Piece: -1}
 	for _, m := range r.mirrors {
-		b := m.bytes.Load()
-		if secs := dt.Seconds(); secs > 0 {
-			m.speed = float64(b-m.lastBytes) / secs
-		}
-		m.lastBytes = b
+		ev.Mirrors = append(ev.Mirrors, m.progressLocked(m.src.name, m.src.bytes.Load(), dt.Seconds()))
 		ev.Speed += m.speed
-		ev.Mirrors = append(ev.Mirrors, r.mirrorReportLocked(m, m.speed))
 	}
 	r.mu.Unlock()
 	r.g.emit(ev)
 }
 
 func (r *repairer) mirrorReportLocked(m *rmirror, speed float64) MirrorReport {
-	mr := MirrorReport{URL: m.name, State: m.state, Bytes: m.bytes.Load(), Good: m.good, Speed: speed,
-		Requests: m.requests, Errors: m.errors, BadPieces: m.bad}
-	if m.lastErr != nil {
-		mr.LastError = m.lastErr.Error()
-	}
-	return mr
+	return m.reportLocked(m.src.name, m.src.bytes.Load(), speed)
 }
 
 // report fills the fetch part of rep.

@@ -123,7 +123,7 @@ func rangeHeader(rs []httphdr.ByteRange) string {
 // the mirror's error with the state it implies ("" = transient) and a Retry-After.
 func (q *repairReq) do() (error, MirrorState, time.Duration) {
 	r, m := q.r, q.m
-	req, err := http.NewRequestWithContext(q.ctx, http.MethodGet, m.url, nil)
+	req, err := http.NewRequestWithContext(q.ctx, http.MethodGet, m.src.url, nil)
 	if err != nil {
 		return err, MirrorDropped, 0
 	}
@@ -179,7 +179,7 @@ func (q *repairReq) do() (error, MirrorState, time.Duration) {
 		r.mu.Lock()
 		if !m.single {
 			m.single = true
-			r.g.o.Logger.Info("repair: mirror answers several ranges with one part; single ranges from now on", "mirror", m.name)
+			r.g.o.Logger.Info("repair: mirror answers several ranges with one part; single ranges from now on", "mirror", m.src.name)
 		}
 		r.mu.Unlock()
 	}
@@ -354,7 +354,7 @@ func (q *repairReq) read(body io.Reader, n int64, sink func([]byte)) error {
 	if q.buf == nil {
 		q.buf = make([]byte, r.plen)
 	}
-	chunk := int64(r.g.chunk(m.mirror))
+	chunk := int64(r.g.chunk(m.src))
 	var got int64
 	for got < n {
 		want := min(chunk, n-got)
@@ -373,10 +373,10 @@ func (q *repairReq) read(body io.Reader, n int64, sink func([]byte)) error {
 			if q.frame != nil {
 				q.frame.delivered += int64(k)
 			}
-			m.bytes.Add(int64(k))
+			m.src.bytes.Add(int64(k))
 			r.g.bytes.Add(int64(k))
 			q.wd.add(k)
-			if werr := r.g.wait(q.ctx, m.mirror, k); werr != nil {
+			if werr := r.g.wait(q.ctx, m.src, k); werr != nil {
 				err = werr
 			}
 		}

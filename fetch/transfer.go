@@ -430,14 +430,8 @@ func (j *job) badPiece(a *assignment, p int) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.badFrom[p] |= 1 << m.idx
-	m.bad++
 	j.badPieces++
-	err := &PieceError{File: j.name, Index: p, Mirror: m.name, Err: ErrPieceHash}
-	m.lastErr = err
-	j.g.o.Logger.Info("bad piece", "file", j.name, "piece", p, "mirror", m.name)
-	j.g.emit(Event{Kind: EventPieceBad, File: j.name, Pieces: j.n, Piece: p, Mirror: m.name, Err: err})
-	if m.bad >= j.g.o.MaxBadPieces {
-		m.errors++
+	if quarantine, err := m.badPieceLocked(j.g, "bad piece", j.name, m.name, j.n, p); quarantine {
 		j.mirrorFailLocked(m, err, MirrorQuarantined, 0)
 		return true
 	}
