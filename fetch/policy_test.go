@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -296,6 +297,26 @@ func TestUnknownSize(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("left behind: %v", entries)
+	}
+}
+
+// TestUnknownSizeEncodedBody: without a size, a mirror that gzips the body (or whose
+// body the transport would decompress) is refused before a byte is hashed, as in the
+// ranged path, and the file comes from the next mirror.
+func TestUnknownSizeEncodedBody(t *testing.T) {
+	data, f := testFile(t, "f.bin", 100<<10, 0, 31)
+	f.Size = -1
+	bad := mirrortest.Start(t, data, mirrortest.Gzip())
+	good := mirrortest.Start(t, data)
+	dir := t.TempDir()
+	rep, err := runGet(t, f, fastOpts(dir), bad.URL(), good.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	r := mirrorReport(t, rep, bad.URL())
+	if r.Good != 0 || !strings.Contains(r.LastError, "Content-Encoding") {
+		t.Errorf("gzip mirror: %+v, want refused for its Content-Encoding", r)
 	}
 }
 

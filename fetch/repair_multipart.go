@@ -133,36 +133,24 @@ func (q *repairReq) do() (error, MirrorState, time.Duration) {
 		return err, state, 0
 	}
 	defer resp.Body.Close()
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrBadResponse, fmt.Sprintf(format, args...))
-	}
-	switch code := resp.StatusCode; {
-	case code == http.StatusPartialContent:
-	case code == http.StatusOK:
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+	case http.StatusOK:
 		// Never stream a whole copy to repair a few pieces: the mirror is not used.
 		return fmt.Errorf("%w: 200 to a Range request; not used for repair", ErrNoRange), MirrorNoRange, 0
-	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		return fmt.Errorf("HTTP %s", resp.Status), "", retryAfter(resp.Header.Get("Retry-After"))
-	case code == http.StatusRequestedRangeNotSatisfiable:
-		return fmt.Errorf("%w: 416 for %q", ErrSizeMismatch, clipHeader(req.Header.Get("Range"))), MirrorDropped, 0
-	case code >= 500:
-		return fmt.Errorf("HTTP %s", resp.Status), "", 0
 	default:
-		return fmt.Errorf("HTTP %s", resp.Status), MirrorDropped, 0
+		return errorStatus(resp, req.Header.Get("Range"))
 	}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return bad("Content-Encoding %q", ce), MirrorDropped, 0
-	}
-	if resp.Uncompressed {
-		return bad("transparently decompressed body"), MirrorDropped, 0
+	if err := checkEncoding(resp); err != nil {
+		return err, MirrorDropped, 0
 	}
 	mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if strings.HasPrefix(mt, "multipart/") {
 		if len(q.ranges) == 1 {
-			return bad("multipart response to a single range"), MirrorDropped, 0
+			return badResponse("multipart response to a single range"), MirrorDropped, 0
 		}
 		if mt != "multipart/byteranges" || params["boundary"] == "" {
-			return bad("Content-Type %q", mt), MirrorDropped, 0
+			return badResponse("Content-Type %q", mt), MirrorDropped, 0
 		}
 		return q.multipart(resp, params["boundary"])
 	}
@@ -173,7 +161,7 @@ func (q *repairReq) do() (error, MirrorState, time.Duration) {
 		return err, st, 0
 	}
 	if resp.ContentLength >= 0 && resp.ContentLength != last-first+1 {
-		return bad("Content-Length %d for Content-Range %d-%d", resp.ContentLength, first, last), MirrorDropped, 0
+		return badResponse("Content-Length %d for Content-Range %d-%d", resp.ContentLength, first, last), MirrorDropped, 0
 	}
 	if len(q.ranges) > 1 {
 		r.mu.Lock()

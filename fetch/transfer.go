@@ -505,18 +505,47 @@ func (j *job) checkValidators(m *mirror, sent journalValidator, resp *http.Respo
 	return nil
 }
 
+// badResponse is an ErrBadResponse saying what was wrong.
+func badResponse(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadResponse, fmt.Sprintf(format, args...))
+}
+
+// errorStatus judges a response whose status is neither 200 nor 206: the error, the
+// mirror state it implies ("" = transient: 429, 503 with its Retry-After, other 5xx)
+// and the delay the server asked for. asked is the Range that was asked (for a 416).
+func errorStatus(resp *http.Response, asked string) (error, MirrorState, time.Duration) {
+	switch code := resp.StatusCode; {
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		return fmt.Errorf("HTTP %s", resp.Status), "", retryAfter(resp.Header.Get("Retry-After"))
+	case code == http.StatusRequestedRangeNotSatisfiable:
+		return fmt.Errorf("%w: 416 for %q", ErrSizeMismatch, clipHeader(asked)), MirrorDropped, 0
+	case code >= 500:
+		return fmt.Errorf("HTTP %s", resp.Status), "", 0
+	default:
+		return fmt.Errorf("HTTP %s", resp.Status), MirrorDropped, 0
+	}
+}
+
+// checkEncoding refuses a body that is not sent as it is: a Content-Encoding other
+// than identity, or one the transport decompressed (SECURITY.md rule 8).
+func checkEncoding(resp *http.Response) error {
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return badResponse("Content-Encoding %q", ce)
+	}
+	if resp.Uncompressed {
+		return badResponse("transparently decompressed body")
+	}
+	return nil
+}
+
 // checkResponse applies SECURITY.md rules 7 and 8 to the response headers.
 func (j *job) checkResponse(resp *http.Response, seq bool, off, length int64) (error, MirrorState, time.Duration) {
-	code := resp.StatusCode
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrBadResponse, fmt.Sprintf(format, args...))
-	}
-	switch {
-	case code == http.StatusPartialContent:
+	switch code := resp.StatusCode; code {
+	case http.StatusPartialContent:
 		if seq {
-			return bad("206 to a request without Range"), MirrorDropped, 0
+			return badResponse("206 to a request without Range"), MirrorDropped, 0
 		}
-	case code == http.StatusOK:
+	case http.StatusOK:
 		// A whole body of another size is another file (rule 7): dropped at once,
 		// whether or not a range was asked.
 		if resp.ContentLength >= 0 && resp.ContentLength != j.size {
@@ -525,29 +554,20 @@ func (j *job) checkResponse(resp *http.Response, seq bool, off, length int64) (e
 		if !seq {
 			return fmt.Errorf("%w: 200 to %q", ErrNoRange, httphdr.FormatRange(off, length)), MirrorNoRange, 0
 		}
-	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		return fmt.Errorf("HTTP %s", resp.Status), "", retryAfter(resp.Header.Get("Retry-After"))
-	case code == http.StatusRequestedRangeNotSatisfiable:
-		return fmt.Errorf("%w: 416 for %q", ErrSizeMismatch, httphdr.FormatRange(off, length)), MirrorDropped, 0
-	case code >= 500:
-		return fmt.Errorf("HTTP %s", resp.Status), "", 0
 	default:
-		return fmt.Errorf("HTTP %s", resp.Status), MirrorDropped, 0
+		return errorStatus(resp, httphdr.FormatRange(off, length))
 	}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return bad("Content-Encoding %q", ce), MirrorDropped, 0
+	if err := checkEncoding(resp); err != nil {
+		return err, MirrorDropped, 0
 	}
 	if reason := httphdr.DigestMismatch(resp.Header, j.hashes); reason != "" {
 		return fmt.Errorf("%w: %s", ErrStale, reason), MirrorDropped, 0
-	}
-	if resp.Uncompressed {
-		return bad("transparently decompressed body"), MirrorDropped, 0
 	}
 	if seq {
 		return nil, "", 0
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); strings.HasPrefix(mt, "multipart/") {
-		return bad("multipart response to a single range"), MirrorDropped, 0
+		return badResponse("multipart response to a single range"), MirrorDropped, 0
 	}
 	if err := httphdr.CheckContentRange(resp.Header.Get("Content-Range"), off, length, j.size); err != nil {
 		var cre *httphdr.ContentRangeError
@@ -557,7 +577,7 @@ func (j *job) checkResponse(resp *http.Response, seq bool, off, length int64) (e
 		return fmt.Errorf("%w: %v", ErrBadResponse, err), MirrorDropped, 0
 	}
 	if resp.ContentLength >= 0 && resp.ContentLength != length {
-		return bad("Content-Length %d for %d bytes asked", resp.ContentLength, length), MirrorDropped, 0
+		return badResponse("Content-Length %d for %d bytes asked", resp.ContentLength, length), MirrorDropped, 0
 	}
 	return nil, "", 0
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/mlinkdev/mlink/internal/digest"
 	"github.com/mlinkdev/mlink/metalink"
@@ -66,21 +65,16 @@ func (g *getter) streamWhole(ctx context.Context, part *os.File, f *metalink.Fil
 	if err != nil {
 		return "", 0, err
 	}
-	req.Header.Set("Accept-Encoding", "identity")
-	req.Header.Set("User-Agent", g.o.UserAgent)
-	resp, err := g.o.Client.Do(req)
+	resp, _, err := g.do(rctx, req)
 	if err != nil {
-		if c := context.Cause(rctx); c != nil && c != context.Canceled {
-			err = c
-		}
 		return "", 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return "", 0, fmt.Errorf("HTTP %s", resp.Status)
 	}
-	if ce := resp.Header.Get("Content-Encoding"); (ce != "" && !strings.EqualFold(ce, "identity")) || resp.Uncompressed {
-		return "", 0, fmt.Errorf("%w: Content-Encoding %q", ErrBadResponse, ce)
+	if err := checkEncoding(resp); err != nil {
+		return "", 0, err
 	}
 	hs := make([]hash.Hash, len(whole))
 	for i, h := range whole {
