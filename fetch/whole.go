@@ -21,8 +21,9 @@ import (
 // for pieces present before the run) they are read back from the part file when their
 // turn comes, so a download whose pieces complete in order is never read twice.
 //
-// Between start and stop one goroutine does all of it, two hashes at a time where it
-// can (digest.Write2: two SHA-256 streams cost little more than one): a piece to
+// Between start and stop one goroutine does the whole-file hash and, where hashes
+// pair (pairs: SHA-256 on SHA-NI), the piece hashes too, two at a time where it can
+// (digest.Write2: two SHA-256 streams cost little more than one): a piece to
 // verify together with the next piece of the whole-file hash, or, when the piece to
 // verify is itself the next one, both hashes over its bytes in one pass (the
 // whole-file state is saved first and restored if the piece turns out bad), or two
@@ -56,20 +57,10 @@ type wholeHasher struct {
 
 func newWholeHasher(want []metalink.Hash, ptype string, src io.ReaderAt, n int, pieceR func(int) (int64, int64), free func([]byte), memCap int64) *wholeHasher {
 	w := &wholeHasher{ptype: ptype, src: src, pieceR: pieceR, n: n, free: free, ready: map[int][]byte{}, cap: memCap, canSnap: true}
-	defer func() {
-		// Pieces are verified by the hashing goroutine only where that pays: their
-		// hashes pair with each other and with the whole-file hash paired with them.
-		// Otherwise one goroutine doing all of it would be slower than the workers
-		// hashing their own pieces in parallel (as on CPUs without SHA-NI).
-		w.pairs = digest.Pairable(ptype) && (len(w.hs) == 0 || digest.Pairable(w.want[w.pair].Type))
-	}()
 	for _, h := range want {
 		hh, err := digest.New(h.Type)
 		if err != nil {
 			continue // unsupported: not verified (the caller decided whether that is acceptable)
-		}
-		if h.Type == ptype && w.want != nil && w.want[w.pair].Type != ptype {
-			w.pair = len(w.hs)
 		}
 		_, m := hh.(encoding.BinaryMarshaler)
 		_, u := hh.(encoding.BinaryUnmarshaler)
@@ -77,6 +68,17 @@ func newWholeHasher(want []metalink.Hash, ptype string, src io.ReaderAt, n int, 
 		w.want = append(w.want, h)
 		w.hs = append(w.hs, hh)
 	}
+	for k, h := range w.want {
+		if h.Type == ptype { // the whole-file hash of the piece hash's type pairs with it
+			w.pair = k
+			break
+		}
+	}
+	// Pieces are verified by the hashing goroutine only where that pays: their hashes
+	// pair with each other and with the whole-file hash paired with them. Otherwise one
+	// goroutine doing all of it would be slower than the workers hashing their own
+	// pieces in parallel (as on CPUs without SHA-NI).
+	w.pairs = digest.Pairable(ptype) && (len(w.hs) == 0 || digest.Pairable(w.want[w.pair].Type))
 	return w
 }
 
