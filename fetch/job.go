@@ -227,7 +227,9 @@ func (j *job) startWorkerLocked(ctx context.Context, m *mirror, seq bool) {
 		m.state = MirrorActive
 	}
 	if seq {
-		m.seqWorker = true
+		// Active from now, not from its first request: another worker's stuckLocked
+		// in between must not end the job for want of the source just started.
+		m.seqWorker, j.seqActive = true, true
 	}
 	j.wg.Add(1)
 	go j.worker(ctx, m, seq)
@@ -243,7 +245,7 @@ func (j *job) worker(ctx context.Context, m *mirror, seq bool) {
 			m.workers--
 			j.slots++
 			if seq {
-				m.seqWorker = false
+				m.seqWorker, j.seqActive = false, false
 			}
 			j.spawnLocked(ctx)
 			if !j.finished && ctx.Err() == nil && j.workersLocked() == 0 {
@@ -535,23 +537,42 @@ func (j *job) stuckLocked(ctx context.Context) bool {
 		}
 	}
 	if usable == 0 {
-		if j.reviveChangedLocked(ctx) {
+		if j.reviveChangedLocked(ctx) || j.startSequentialLocked(ctx, -1) {
 			return false
-		}
-		for _, m := range j.mirrors {
-			if m.state == MirrorNoRange && !m.seqUsed && !m.seqWorker {
-				j.startWorkerLocked(ctx, m, true)
-				return false
-			}
 		}
 		j.finishLocked(&PieceError{File: j.name, Index: -1, Err: j.noSourceCause()})
 		return true
 	}
 	for i := 0; i < j.n; i++ {
 		if !j.have[i] && usable&^j.badFrom[i] == 0 {
+			if j.startSequentialLocked(ctx, i) {
+				return false
+			}
 			j.finishLocked(&PieceError{File: j.name, Index: i, Err: ErrNoSource})
 			return true
 		}
+	}
+	return false
+}
+
+// startSequentialLocked starts the one sequential read of a range-less mirror that
+// has not made it yet, when it is the last source left: of the whole file (piece
+// < 0: no ranged mirror is usable) or of piece (every usable ranged mirror already
+// sent it bad). The stream reads from offset 0 and keeps only pieces still missing,
+// each verified; the ranged mirrors go on beside it. It reports whether one started.
+func (j *job) startSequentialLocked(ctx context.Context, piece int) bool {
+	for _, m := range j.mirrors {
+		if m.state != MirrorNoRange || m.seqUsed || m.seqWorker {
+			continue
+		}
+		if piece >= 0 && j.badFrom[piece]&(1<<m.idx) != 0 {
+			continue
+		}
+		if piece >= 0 {
+			j.g.o.Logger.Info("no ranged mirror left for a piece: reading it from a mirror that ignores Range, from the start", "file", j.name, "piece", piece, "mirror", m.name)
+		}
+		j.startWorkerLocked(ctx, m, true)
+		return true
 	}
 	return false
 }

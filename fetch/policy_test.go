@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -259,6 +260,41 @@ func TestRangelessLastMirrorSequential(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("left behind: %v", entries)
+	}
+}
+
+// A piece that every usable ranged mirror has sent bad is read from a range-less
+// mirror, in its one sequential pass, rather than ending the download: the ranged
+// mirror is not quarantined (one bad piece) and goes on with the rest, and the
+// range-less one is still never asked for a second whole copy.
+func TestRangelessMirrorSuppliesPieceOthersSentBad(t *testing.T) {
+	for _, bad := range []int64{0, 9} {
+		t.Run(fmt.Sprintf("piece%d", bad), func(t *testing.T) {
+			data, f := testFile(t, "f.bin", 10*tPlen+77, tPlen, 31)
+			ranged := mirrortest.Start(t, data, mirrortest.CorruptPieces(tPlen, bad))
+			noRange := mirrortest.Start(t, data, mirrortest.IgnoreRange())
+			dir := t.TempDir()
+			rep, err := runGet(t, f, fastOpts(dir), ranged.URL(), noRange.URL())
+			if err != nil {
+				t.Fatalf("Get: %v (the range-less mirror could supply piece %d)", err, bad)
+			}
+			assertFile(t, dir, "f.bin", data)
+			if r := mirrorReport(t, rep, ranged.URL()); r.BadPieces != 1 || r.State == MirrorQuarantined {
+				t.Errorf("ranged mirror: %+v, want one bad piece and no quarantine", r)
+			}
+			var passes int
+			for _, r := range noRange.Requests() {
+				if r.Range == "" {
+					passes++
+				}
+			}
+			if passes != 1 {
+				t.Errorf("%d sequential passes from the range-less mirror, want 1", passes)
+			}
+			if r := mirrorReport(t, rep, noRange.URL()); r.Good < tPlen {
+				t.Errorf("range-less mirror delivered %d good bytes, want at least piece %d", r.Good, bad)
+			}
+		})
 	}
 }
 

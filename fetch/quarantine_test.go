@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,5 +69,41 @@ func TestQuarantineFinishesPiecesInFlight(t *testing.T) {
 	}
 	if r.Good > 3*plen {
 		t.Errorf("the quarantined mirror delivered %d good bytes, more than the 3 pieces it was receiving", r.Good)
+	}
+}
+
+// A piece that fails its hash is marked bad from its mirror before it is given back:
+// given back first, another connection of the same mirror could take it in between
+// and fetch the same bad copy again. Here every piece of one mirror is bad, it is
+// never quarantined, and it has many connections always looking for work, so the
+// window would be hit: no (mirror, piece) may be reported bad twice.
+func TestBadPieceNeverRefetchedFromSameMirror(t *testing.T) {
+	data, f := testFile(t, "f.bin", 400*(4<<10), 4<<10, 41)
+	evil := mirrortest.Start(t, data, mirrortest.CorruptFraction(4<<10, 1, 7))
+	good := mirrortest.Start(t, data, mirrortest.Throttle(2<<20))
+	dir := t.TempDir()
+	o := fastOpts(dir)
+	o.MaxBadPieces = 1 << 20
+	o.PerMirror = 16
+	var mu sync.Mutex
+	seen := map[int]int{}
+	o.OnEvent = func(ev Event) {
+		if ev.Kind == EventPieceBad && ev.Mirror == Redact(evil.URL()) {
+			mu.Lock()
+			seen[ev.Piece]++
+			mu.Unlock()
+		}
+	}
+	if _, err := runGet(t, f, o, evil.URL(), good.URL()); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	if len(seen) == 0 {
+		t.Fatal("the corrupting mirror sent no piece")
+	}
+	for p, k := range seen {
+		if k > 1 {
+			t.Errorf("piece %d fetched bad %d times from the same mirror", p, k)
+		}
 	}
 }

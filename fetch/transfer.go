@@ -201,9 +201,12 @@ func (j *job) doTransfer(a *assignment) (error, MirrorState, time.Duration) {
 		}
 		if !ok {
 			j.putBuf(buf)
+			// Marked bad from m before it is released: released first, another worker
+			// of m could take it back in between and fetch the same bad copy again.
+			quarantined := j.badPiece(a, p)
 			pieceEnd()
-			if j.badPiece(a, p) {
-				return nil, "", 0 // quarantined; the error is recorded
+			if quarantined {
+				return nil, "", 0 // the error is recorded
 			}
 			if !a.seq {
 				return nil, "", 0 // never trust the rest of this response

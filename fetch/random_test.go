@@ -1,0 +1,224 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mlinkdev/mlink/internal/mirrortest"
+	"github.com/mlinkdev/mlink/metalink"
+)
+
+// randomFault is one way a mirror can misbehave, applied to a file of size and
+// piece length plen; rng picks its parameters.
+type randomFault struct {
+	name string
+	opts func(rng *rand.Rand, size, plen int64) []mirrortest.Option
+	// can says what the mirror alone can supply.
+	can supply
+}
+
+// supply is how much of a file a misbehaving mirror can deliver on its own.
+type supply int
+
+const (
+	nothing supply = iota // no good byte: a trial made only of these must fail
+	part                  // some good data: the trial may fail or succeed
+	whole                 // everything, given patience: the trial must succeed
+)
+
+func randomFaults() []randomFault {
+	at := func(rng *rand.Rand, size int64) int64 { return rng.Int64N(max(size, 1)) + 1 }
+	return []randomFault{
+		{"corrupt-pieces", func(rng *rand.Rand, size, plen int64) []mirrortest.Option {
+			n := (size + plen - 1) / plen
+			var ps []int64
+			for range 1 + rng.IntN(3) {
+				ps = append(ps, rng.Int64N(max(n, 1)))
+			}
+			return []mirrortest.Option{mirrortest.CorruptPieces(plen, ps...)}
+		}, part},
+		{"corrupt-all", func(rng *rand.Rand, size, plen int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.CorruptFraction(plen, 1, rng.Uint64())}
+		}, nothing},
+		{"corrupt-half", func(rng *rand.Rand, size, plen int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.CorruptFraction(plen, 0.5, rng.Uint64())}
+		}, part},
+		{"ignore-range", func(*rand.Rand, int64, int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.IgnoreRange()}
+		}, whole},
+		{"drop-after", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.DropAfter(at(rng, size/3))}
+		}, part},
+		{"reset-after", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.ResetAfter(at(rng, size/3))}
+		}, part},
+		{"die-after", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.DieAfter(at(rng, size))}
+		}, part},
+		{"stall", func(*rand.Rand, int64, int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.Stall()}
+		}, nothing},
+		{"stall-after", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.StallAfter(at(rng, size/2))}
+		}, part},
+		{"wrong-total", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.WrongTotal(size + 1 + rng.Int64N(1000))}
+		}, nothing},
+		{"shift-content-range", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.ShiftContentRange(1 + rng.Int64N(100))}
+		}, nothing},
+		{"gzip", func(*rand.Rand, int64, int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.Gzip()}
+		}, nothing},
+		{"long-body", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.LongBody(1 + rng.Int64N(4096))}
+		}, whole}, // the asked bytes are right; what follows is ignored (case 52)
+		{"503-retry-after", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.Fail(503, 1+rng.IntN(2), "0")}
+		}, whole},
+		{"404", func(*rand.Rand, int64, int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.Fail(404, 1<<30, "")}
+		}, nothing},
+		{"429-then-fine", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.Fail(429, 1, "1")}
+		}, whole},
+		{"latency", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.Latency(time.Duration(1+rng.IntN(40)) * time.Millisecond)}
+		}, whole},
+		{"reset-mid-run", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.DropAfterTotal(at(rng, size))}
+		}, part},
+		{"trickle", func(*rand.Rand, int64, int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.Trickle(64)}
+		}, part},
+		{"no-content-range", func(*rand.Rand, int64, int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.NoContentRange()}
+		}, nothing},
+		{"multipart-single", func(*rand.Rand, int64, int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.MultipartSingle()}
+		}, nothing},
+		{"two-content-lengths", func(*rand.Rand, int64, int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.BadFraming(mirrortest.TwoContentLengths)}
+		}, nothing},
+		{"redirect-loop", func(*rand.Rand, int64, int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.RedirectLoop()}
+		}, nothing},
+		{"early-hints", func(*rand.Rand, int64, int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.EarlyHints()}
+		}, whole},
+		{"untrusted-tls", func(*rand.Rand, int64, int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.TLS()}
+		}, nothing},
+		{"throttled", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
+			return []mirrortest.Option{mirrortest.Throttle(float64(256<<10 + rng.IntN(2<<20)))}
+		}, whole},
+	}
+}
+
+// TestRandomFaultMixes downloads files of random sizes and piece lengths from a
+// random mix of misbehaving mirrors. With one good mirror among them the file
+// must come out exactly right; with only mirrors that cannot supply a good
+// byte, the download must fail with ErrNoSource or ErrVerify and leave no
+// final file. MLINK_RANDOM_SEED=N replays one run; MLINK_RANDOM_TRIALS=N sets
+// how many trials it makes. goleak (TestMain) checks that nothing is left running.
+func TestRandomFaultMixes(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("MLINK_RANDOM_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("MLINK_RANDOM_SEED: %v", err)
+		}
+		seed = v
+	}
+	trials := 16
+	if testing.Short() {
+		trials = 4
+	}
+	if s := os.Getenv("MLINK_RANDOM_TRIALS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("MLINK_RANDOM_TRIALS: %v", err)
+		}
+		trials = v
+	}
+	t.Logf("seed %d (replay with MLINK_RANDOM_SEED=%d)", seed, seed)
+	faults := randomFaults()
+	for trial := range trials {
+		rng := rand.New(rand.NewPCG(seed, uint64(trial)))
+		plen := []int64{16 << 10, 64 << 10, 256 << 10, 1 << 20, 48<<10 + 7}[rng.IntN(5)]
+		var size int64
+		switch rng.IntN(6) {
+		case 0:
+			size = rng.Int64N(3) // 0, 1 or 2 bytes
+		case 1:
+			size = plen + rng.Int64N(3) - 1 // one piece, give or take a byte
+		default:
+			size = 1 + rng.Int64N(3<<20)
+		}
+		nbad := 1 + rng.IntN(3)
+		var picked []randomFault
+		for range nbad {
+			picked = append(picked, faults[rng.IntN(len(faults))])
+		}
+		withGood := rng.IntN(4) != 0
+		best := nothing
+		if withGood {
+			best = whole
+		}
+		for _, fl := range picked {
+			best = max(best, fl.can)
+		}
+		var names []string
+		for _, fl := range picked {
+			names = append(names, fl.name)
+		}
+		name := fmt.Sprintf("%d/size=%d/plen=%d/good=%v/%v", trial, size, plen, withGood, names)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data, f := testFile(t, "r.bin", size, plen, seed+uint64(trial))
+			var urls []string
+			for _, fl := range picked {
+				urls = append(urls, mirrortest.Start(t, data, fl.opts(rng, size, plen)...).URL())
+			}
+			if withGood {
+				urls = append(urls, mirrortest.Start(t, data).URL())
+			}
+			rng.Shuffle(len(urls), func(i, j int) { urls[i], urls[j] = urls[j], urls[i] })
+			dir := t.TempDir()
+			o := fastOpts(dir)
+			o.MaxRetries = 3
+			f.URLs = nil
+			for _, u := range urls {
+				f.URLs = append(f.URLs, metalink.URL{URL: u, Priority: 1 + rng.IntN(3)})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			rep, err := Get(ctx, &metalink.Metalink{Files: []metalink.File{f}}, o)
+			switch {
+			case err == nil && best == nothing && size > 0:
+				t.Fatalf("download from mirrors that serve no good byte succeeded (report %+v)", rep)
+			case err == nil:
+				assertFile(t, dir, "r.bin", data)
+			case best == whole:
+				t.Fatalf("download failed though a mirror could supply the whole file: %v", err)
+			case !errors.Is(err, ErrNoSource) && !errors.Is(err, ErrVerify):
+				t.Fatalf("failed with %v, want ErrNoSource or ErrVerify", err)
+			}
+			if err != nil {
+				if _, serr := os.Stat(filepath.Join(dir, "r.bin")); serr == nil {
+					t.Fatalf("a final file exists after the failure %v", err)
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("download hung until the test's deadline: %v", err)
+				}
+			}
+		})
+	}
+}
