@@ -43,8 +43,9 @@
 // the metalink's hash of that algorithm serves another version: it is dropped
 // before its body is read (ErrStale; RFC 6249 section 7).
 // A 200 to a Range request marks the mirror range-less at once and nothing of that
-// body is used; when every other mirror is gone, a range-less mirror may make one
-// sequential pass from offset 0 (pieces already held are skipped), never two.
+// body is used; when every other mirror is gone, or every one left has sent a missing
+// piece bad, a range-less mirror may make one sequential pass from offset 0 (pieces
+// already held are skipped), never two.
 // 404/403/410 and other 4xx drop the mirror; 5xx, resets and stalls back off with
 // jittered exponential delays (Retry-After honoured up to MaxRetryAfter) and drop the
 // mirror after MaxRetries consecutive failures; each piece also has a bounded number
@@ -201,8 +202,9 @@
 // body is cut at the asked span plus 1 KiB of framing per part. A mirror that answers
 // several ranges with a single part (only the first range, or one span over all) is
 // used, and from then on asked for one range per request. A 200 to a Range request
-// makes the mirror range-less and it is not used at all: repair never streams a whole
-// copy. A piece failing its hash is asked from another mirror (MaxBadPieces quarantine
+// makes the mirror range-less and its body is not read; only when no other mirror can
+// supply the pieces still in need does it make one sequential pass from offset 0,
+// which keeps those pieces (each verified) and ends after the last of them. A piece failing its hash is asked from another mirror (MaxBadPieces quarantine
 // a mirror), and a piece no mirror can supply ends the repair with ErrNoSource once
 // the other pieces are done. At the end the file is fsynced and verified again in
 // full (ErrVerify if a whole-file hash still fails). The caller's goroutine dispatches

@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -129,26 +130,8 @@ func randomFaults() []randomFault {
 // final file. MLINK_RANDOM_SEED=N replays one run; MLINK_RANDOM_TRIALS=N sets
 // how many trials it makes. goleak (TestMain) checks that nothing is left running.
 func TestRandomFaultMixes(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("MLINK_RANDOM_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("MLINK_RANDOM_SEED: %v", err)
-		}
-		seed = v
-	}
-	trials := 16
-	if testing.Short() {
-		trials = 4
-	}
-	if s := os.Getenv("MLINK_RANDOM_TRIALS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatalf("MLINK_RANDOM_TRIALS: %v", err)
-		}
-		trials = v
-	}
-	t.Logf("seed %d (replay with MLINK_RANDOM_SEED=%d)", seed, seed)
+	seed := randomSeed(t)
+	trials := randomTrials(t, 16)
 	faults := randomFaults()
 	for trial := range trials {
 		rng := rand.New(rand.NewPCG(seed, uint64(trial)))
@@ -221,4 +204,137 @@ func TestRandomFaultMixes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRandomRepairMixes damages files of random sizes and piece lengths at random
+// (flipped bytes, zeroed runs, a cut or an extended tail) and repairs them from a
+// random mix of misbehaving mirrors. With a good mirror among them, or one that can
+// supply everything, the file must come out exactly right; otherwise the repair
+// may fail, but only with ErrNoSource or ErrVerify, and every piece that was good
+// before must still be good (no verified piece is thrown away).
+func TestRandomRepairMixes(t *testing.T) {
+	seed := randomSeed(t)
+	trials := randomTrials(t, 12)
+	faults := randomFaults()
+	for trial := range trials {
+		rng := rand.New(rand.NewPCG(seed, uint64(trial)^0x5eed))
+		plen := []int64{16 << 10, 64 << 10, 48<<10 + 7}[rng.IntN(3)]
+		size := 1 + rng.Int64N(2<<20)
+		n := (size + plen - 1) / plen
+		nbad := rng.IntN(3)
+		var picked []randomFault
+		for range nbad {
+			picked = append(picked, faults[rng.IntN(len(faults))])
+		}
+		withGood := nbad == 0 || rng.IntN(3) != 0
+		best := nothing
+		if withGood {
+			best = whole
+		}
+		var names []string
+		for _, fl := range picked {
+			best = max(best, fl.can)
+			names = append(names, fl.name)
+		}
+		name := fmt.Sprintf("%d/size=%d/plen=%d/good=%v/%v", trial, size, plen, withGood, names)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data, f := testFile(t, "r.bin", size, plen, seed+uint64(trial))
+			damaged := bytes.Clone(data)
+			for range 1 + rng.IntN(4) {
+				off := rng.Int64N(size)
+				if rng.IntN(2) == 0 {
+					damaged[off] ^= byte(1 + rng.IntN(255))
+				} else {
+					clear(damaged[off:min(size, off+1+rng.Int64N(2*plen))])
+				}
+			}
+			switch rng.IntN(3) {
+			case 0:
+				damaged = damaged[:rng.Int64N(size+1)]
+			case 1:
+				damaged = append(damaged, make([]byte, 1+rng.IntN(int(plen)))...)
+			}
+			dir := t.TempDir()
+			path := filepath.Join(dir, "r.bin")
+			if err := os.WriteFile(path, damaged, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			wasGood := make([]bool, n)
+			for p := range n {
+				lo, hi := p*plen, min(size, (p+1)*plen)
+				wasGood[p] = hi <= int64(len(damaged)) && bytes.Equal(damaged[lo:hi], data[lo:hi])
+			}
+			var urls []string
+			for _, fl := range picked {
+				urls = append(urls, mirrortest.Start(t, data, fl.opts(rng, size, plen)...).URL())
+			}
+			if withGood {
+				urls = append(urls, mirrortest.Start(t, data).URL())
+			}
+			rng.Shuffle(len(urls), func(i, j int) { urls[i], urls[j] = urls[j], urls[i] })
+			o := fastOpts(dir)
+			o.MaxRetries = 3
+			for _, u := range urls {
+				f.URLs = append(f.URLs, metalink.URL{URL: u, Priority: 1 + rng.IntN(3)})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			_, err := Repair(ctx, &f, o)
+			got, rerr := os.ReadFile(path)
+			if rerr != nil {
+				t.Fatalf("the file is gone after repair (%v): %v", err, rerr)
+			}
+			switch {
+			case err == nil:
+				if !bytes.Equal(got, data) {
+					t.Fatalf("repair reported success but the file differs (%d bytes, want %d)", len(got), len(data))
+				}
+			case best == whole:
+				t.Fatalf("repair failed though a mirror could supply every piece: %v", err)
+			case ctx.Err() != nil:
+				t.Fatalf("repair hung until the test's deadline: %v", err)
+			case !errors.Is(err, ErrNoSource) && !errors.Is(err, ErrVerify):
+				t.Fatalf("failed with %v, want ErrNoSource or ErrVerify", err)
+			default:
+				for p := range n {
+					lo, hi := p*plen, min(size, (p+1)*plen)
+					if wasGood[p] && (hi > int64(len(got)) || !bytes.Equal(got[lo:hi], data[lo:hi])) {
+						t.Fatalf("piece %d was good before the failed repair (%v) and is not after", p, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// randomSeed is the seed of a randomized test: MLINK_RANDOM_SEED, else the clock;
+// it is logged so that a failure can be replayed.
+func randomSeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("MLINK_RANDOM_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("MLINK_RANDOM_SEED: %v", err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (replay with MLINK_RANDOM_SEED=%d)", seed, seed)
+	return seed
+}
+
+// randomTrials is how many trials a randomized test makes: MLINK_RANDOM_TRIALS, else
+// def (a quarter of it with -short).
+func randomTrials(t *testing.T, def int) int {
+	if s := os.Getenv("MLINK_RANDOM_TRIALS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("MLINK_RANDOM_TRIALS: %v", err)
+		}
+		return v
+	}
+	if testing.Short() {
+		return max(1, def/4)
+	}
+	return def
 }

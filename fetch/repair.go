@@ -279,6 +279,7 @@ type rmirror struct {
 	active    int  // requests in flight
 	single    bool // answered a multi-range request with one part: single ranges only
 	multipart int
+	seqUsed   bool // range-less: its one sequential pass was made (repair_sequential.go)
 }
 
 func (m *rmirror) usableLocked() bool {
@@ -389,7 +390,7 @@ func (r *repairer) run(parent context.Context) error {
 			return ctx.Err()
 		}
 		next := r.dispatchLocked(ctx)
-		if r.active == 0 && next.IsZero() {
+		if r.active == 0 && next.IsZero() && !r.sequentialLocked(ctx) {
 			err := r.noSourceErrLocked()
 			r.mu.Unlock()
 			return err

@@ -136,8 +136,10 @@ func (q *repairReq) do() (error, MirrorState, time.Duration) {
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
 	case http.StatusOK:
-		// Never stream a whole copy to repair a few pieces: the mirror is not used.
-		return fmt.Errorf("%w: 200 to a Range request; not used for repair", ErrNoRange), MirrorNoRange, 0
+		// Never stream a whole copy to repair a few pieces while a ranged mirror can
+		// supply them: the body is not read, and the mirror makes at most one
+		// sequential pass, when nothing else is left (sequentialLocked).
+		return fmt.Errorf("%w: 200 to a Range request; read from the start only if no other mirror can supply a piece", ErrNoRange), MirrorNoRange, 0
 	default:
 		return errorStatus(resp, req.Header.Get("Range"))
 	}

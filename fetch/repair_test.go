@@ -559,3 +559,85 @@ func TestRepairManyRanges(t *testing.T) {
 		}
 	}
 }
+
+// With no ranged mirror able to supply the bad pieces, a range-less mirror makes one
+// sequential pass: only the pieces in need are written (each verified), the pass
+// stops after the last of them, and the mirror is never asked for a second pass.
+func TestRepairFromRangelessMirror(t *testing.T) {
+	data, f := testFile(t, "r.bin", repairTestSize, repairTestPlen, 12)
+	t.Run("alone", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "r.bin")
+		d := bytes.Clone(data)
+		d[2*repairTestPlen+5] ^= 0xff
+		d[7*repairTestPlen] ^= 0x01
+		if err := os.WriteFile(path, d, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		noRange := mirrortest.Start(t, data, mirrortest.IgnoreRange())
+		rep, err := Repair(context.Background(), oneFile(f, noRange.URL()), Options{Dir: dir})
+		if err != nil {
+			t.Fatalf("Repair: %v", err)
+		}
+		if fileSHA(t, path) != sha256.Sum256(data) {
+			t.Fatal("repaired file differs from the original")
+		}
+		if rep.Repaired != 2 {
+			t.Errorf("repaired %d pieces, want 2", rep.Repaired)
+		}
+		var passes int
+		for _, r := range noRange.Requests() {
+			if r.Range == "" {
+				passes++
+			}
+		}
+		if passes != 1 {
+			t.Errorf("%d sequential passes, want 1", passes)
+		}
+		// The pass ends after piece 7: far less than the whole file is read.
+		if got := rep.Mirrors[0].Bytes; got > 8*repairTestPlen {
+			t.Errorf("the pass read %d bytes; pieces 0-7 are %d", got, 8*repairTestPlen)
+		}
+	})
+	t.Run("beside a corrupting mirror", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "r.bin")
+		bad, _, _ := damage(t, path, data, repairTestPlen)
+		var bad64 []int64
+		for _, p := range bad {
+			bad64 = append(bad64, int64(p))
+		}
+		evil := mirrortest.Start(t, data, mirrortest.CorruptPieces(repairTestPlen, bad64...))
+		noRange := mirrortest.Start(t, data, mirrortest.IgnoreRange())
+		rep, err := Repair(context.Background(), oneFile(f, evil.URL(), noRange.URL()), Options{Dir: dir})
+		if err != nil {
+			t.Fatalf("Repair: %v", err)
+		}
+		if fileSHA(t, path) != sha256.Sum256(data) {
+			t.Fatal("repaired file differs from the original")
+		}
+		if rep.Repaired != len(bad) {
+			t.Errorf("repaired %d pieces, want %d", rep.Repaired, len(bad))
+		}
+	})
+	t.Run("corrupting too", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "r.bin")
+		d := bytes.Clone(data)
+		d[3*repairTestPlen] ^= 0xff
+		if err := os.WriteFile(path, d, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		noRange := mirrortest.Start(t, data, mirrortest.IgnoreRange(), mirrortest.CorruptPieces(repairTestPlen, 3))
+		_, err := Repair(context.Background(), oneFile(f, noRange.URL()), Options{Dir: dir})
+		if !errors.Is(err, ErrNoSource) {
+			t.Fatalf("Repair: %v, want ErrNoSource", err)
+		}
+		if got, _ := os.ReadFile(path); !bytes.Equal(got, d) {
+			t.Error("a failed repair changed the file")
+		}
+		if k := noRange.RequestCount(); k != 2 {
+			t.Errorf("%d requests; want one Range request answered 200 and one pass", k)
+		}
+	})
+}

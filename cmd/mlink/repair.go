@@ -39,8 +39,9 @@ end the whole file is verified again. A file that is already good costs no reque
 A file shorter than the metalink's size is extended (its missing tail counts as bad
 pieces); bytes beyond the size are cut off once every piece is good. A metalink without
 piece hashes cannot locate damage: repair refuses, use 'mlink get --overwrite'. A file
-that does not exist is not repaired: use 'mlink get'. Mirrors that ignore Range
-(answer 200) are not used; a mirror sending a bad piece is asked no more for it and is
+that does not exist is not repaired: use 'mlink get'. A mirror that ignores Range
+(answers 200) is read from the start, once, only when no other mirror can supply the
+pieces still bad; a mirror sending a bad piece is asked no more for it and is
 quarantined after --max-bad-pieces. repair takes the same lock as 'mlink get'
 (NAME.part.lock), so a download and a repair of the same file never run at once.
 
