@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,4 +339,100 @@ func randomTrials(t *testing.T, def int) int {
 		return max(1, def/4)
 	}
 	return def
+}
+
+// TestRandomInterruptedMultiFile downloads metalinks of 1-3 files, each from its own
+// random mix of faulty mirrors beside one that can supply it all, under one shared
+// budget, interrupts the download after a random number of verified pieces and
+// runs it again: every file must come out exactly right, the second run must pick up
+// pieces the first one verified, and nothing but the final files may be left.
+func TestRandomInterruptedMultiFile(t *testing.T) {
+	seed := randomSeed(t)
+	trials := randomTrials(t, 8)
+	faults := randomFaults()
+	var usable []randomFault // faults a download may live beside without failing
+	for _, fl := range faults {
+		if fl.name != "die-after" { // a mirror that died stays dead for the second run
+			usable = append(usable, fl)
+		}
+	}
+	for trial := range trials {
+		rng := rand.New(rand.NewPCG(seed, uint64(trial)^0x1e7))
+		nfiles := 1 + rng.IntN(3)
+		t.Run(fmt.Sprintf("%d/files=%d", trial, nfiles), func(t *testing.T) {
+			t.Parallel()
+			ml := &metalink.Metalink{}
+			var datas [][]byte
+			total := 0
+			for k := range nfiles {
+				plen := []int64{16 << 10, 64 << 10, 48<<10 + 7}[rng.IntN(3)]
+				size := 1 + rng.Int64N(3<<20)
+				data, f := testFile(t, fmt.Sprintf("d%d/f%d.bin", k%2, k), size, plen, seed+uint64(trial*8+k))
+				total += int((size + plen - 1) / plen)
+				var urls []string
+				for range rng.IntN(3) {
+					fl := usable[rng.IntN(len(usable))]
+					urls = append(urls, mirrortest.Start(t, data, fl.opts(rng, size, plen)...).URL())
+					t.Logf("file %d (%d bytes, pieces of %d): %s", k, size, plen, fl.name)
+				}
+				urls = append(urls, mirrortest.Start(t, data, mirrortest.Throttle(float64(4<<20+rng.IntN(16<<20)))).URL())
+				rng.Shuffle(len(urls), func(i, j int) { urls[i], urls[j] = urls[j], urls[i] })
+				for _, u := range urls {
+					f.URLs = append(f.URLs, metalink.URL{URL: u, Priority: 1 + rng.IntN(3)})
+				}
+				ml.Files = append(ml.Files, f)
+				datas = append(datas, data)
+			}
+			dir := t.TempDir()
+			stopAt := 1 + rng.IntN(max(1, total-1))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var mu sync.Mutex
+			done := 0
+			o := fastOpts(dir)
+			o.MaxRetries = 3
+			o.Connections = 2 + rng.IntN(8)
+			o.OnEvent = func(e Event) {
+				if e.Kind == EventPieceDone {
+					mu.Lock()
+					if done++; done == stopAt {
+						cancel()
+					}
+					mu.Unlock()
+				}
+			}
+			tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
+			defer tcancel()
+			_, err := Get(tctx, ml, o)
+			first := done
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Fatalf("first run: %v, want success or context.Canceled", err)
+			}
+			o.OnEvent = nil
+			ctx2, cancel2 := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel2()
+			rep, err := Get(ctx2, ml, o)
+			if err != nil {
+				t.Fatalf("second run (the first verified %d pieces): %v", first, err)
+			}
+			resumed := 0
+			for k, fr := range rep.Files {
+				resumed += fr.Resumed
+				assertFile(t, dir, ml.Files[k].Name, datas[k])
+			}
+			if first > 0 && first < total && resumed == 0 {
+				t.Errorf("the first run verified %d of %d pieces; the second resumed none", first, total)
+			}
+			var left []string
+			filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".bin") {
+					left = append(left, p)
+				}
+				return nil
+			})
+			if len(left) > 0 {
+				t.Errorf("left behind after success: %v", left)
+			}
+		})
+	}
 }
