@@ -3,13 +3,16 @@
 # on the same metalink and the same loopback mirrors. Each mirror is a mirrortest
 # process on its own address (127.0.0.2, .3, ...), throttled by the server itself.
 #
-# Usage: bench/peers.sh [-k RUNS] [-s SCALE] [-o OUTDIR] [SCENARIO...]
+# Usage: bench/peers.sh [-k RUNS] [-s SCALE] [-p PIECE_KIB] [-o OUTDIR] [SCENARIO...]
 #   -k RUNS    runs per tool and scenario (default 3); the table shows medians
 #   -s SCALE   multiply the file sizes by SCALE (default 1; e.g. 0.25 for a quick run)
 #   -o OUTDIR  working directory (default a fresh one under /tmp; removed unless -o)
+#   -p KIB     piece length of the metalink in KiB (default 1024)
 #   -t TOOLS   comma-separated tools to run (default mlink,aria2c,wget2)
 #   SCENARIO   any of: even uneven straggler corrupt norange dies unthrottled single
-#              limited resume (default: all)
+#              limited resume (default: all), or custom=SIZE_MIB|SPEC;SPEC;... with
+#              mirror specs as in scenario() below, e.g. 'custom=64|5;5;50,bad,--ignore-range'
+#              (no aria2c ratio targets apply to those)
 #
 # "limited" caps the whole download at 20 MB/s (mlink --limit-rate, aria2c
 # --max-overall-download-limit; wget2 has no such option) over 4 unthrottled mirrors; its
@@ -23,14 +26,15 @@
 # Installs aria2 and wget2 with apt-get when they are missing.
 set -euo pipefail
 
-K=3 SCALE=1 OUT="" TOOLS="mlink,aria2c,wget2"
-while getopts "k:s:o:t:h" opt; do
+K=3 SCALE=1 OUT="" TOOLS="mlink,aria2c,wget2" PIECE_KIB=1024
+while getopts "k:s:o:t:p:h" opt; do
 	case $opt in
 	k) K=$OPTARG ;;
 	s) SCALE=$OPTARG ;;
+	p) PIECE_KIB=$OPTARG ;;
 	o) OUT=$OPTARG ;;
 	t) TOOLS=$OPTARG ;;
-	*) sed -n '2,20p' "$0"; exit 2 ;;
+	*) sed -n '2,24p' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -64,13 +68,14 @@ scenario() {
 	even) echo "256|20;20;20;20" ;;
 	uneven) echo "256|20;2;40;8" ;;
 	straggler) echo "128|20;20;20;0.1" ;;
-	corrupt) echo "128|20,bad,--corrupt-fraction 0.2 --piece-length $MIB;20;20;20" ;;
+	corrupt) echo "128|20,bad,--corrupt-fraction 0.2 --piece-length $((PIECE_KIB * 1024));20;20;20" ;;
 	norange) echo "128|20,bad,--ignore-range;20;20;20" ;;
 	dies) echo "128|20,bad,--die-after $((20 * MIB));20;20;20" ;;
 	unthrottled) echo "512|0;0;0;0" ;;
 	single) echo "128|20" ;;
 	limited) echo "200|0;0;0;0|20" ;;
 	resume) echo "256|20;20;20;20" ;;
+	custom=*) echo "${1#custom=}" ;;
 	*) echo "unknown scenario $1" >&2; exit 2 ;;
 	esac
 }
@@ -82,12 +87,11 @@ make_file() {
 	echo "$f"
 }
 
-# make_meta4 FILE URL... -> writes FILE.meta4 (1 MiB sha-256 pieces, whole sha-256)
+# make_meta4 FILE URL... -> writes FILE.meta4 (sha-256 pieces of PIECE_KIB, whole sha-256)
 make_meta4() {
-	python3 - "$@" <<'PY'
+	python3 - "$PIECE_KIB" "$@" <<'PY'
 import hashlib, sys, os
-path, urls = sys.argv[1], sys.argv[2:]
-plen = 1 << 20
+plen, path, urls = int(sys.argv[1]) * 1024, sys.argv[2], sys.argv[3:]
 whole = hashlib.sha256()
 pieces = []
 with open(path, 'rb') as f:

@@ -480,6 +480,16 @@ func checkName(name string) error {
 	return nil
 }
 
+// maxPieceBuffer is the largest piece whose hashes are used: each request in flight
+// holds its piece whole in memory until the hash is checked. Published metalinks use
+// 256 KiB to a few MiB; larger piece sets are ignored (hashPolicy) and the number of
+// requests is bounded so that pieces in flight take at most pieceMemory. (Variables
+// so that tests can lower them.)
+var (
+	maxPieceBuffer int64 = 64 << 20
+	pieceMemory    int64 = 256 << 20
+)
+
 // hashPolicy checks the hashes of f against the options: it returns the supported
 // whole-file hashes, the piece set to verify (nil when none), and warnings.
 func (g *getter) hashPolicy(f *metalink.File) (whole []metalink.Hash, pieces *metalink.Pieces, err error) {
@@ -492,6 +502,17 @@ func (g *getter) hashPolicy(f *metalink.File) (whole []metalink.Hash, pieces *me
 		}
 	}
 	pieces = f.StrongestPieces()
+	if pieces != nil && min(pieces.Length, max(f.Size, 0)) > maxPieceBuffer {
+		// A piece is held whole in memory until its hash is checked, one per request in
+		// flight: a metalink's piece length must not decide how much memory this takes.
+		g.emit(Event{Kind: EventWarning, File: f.Name, Piece: -1, Message: fmt.Sprintf(
+			"pieces of %d bytes exceed the %d MiB a piece may take in memory: the pieces are not checked one by one, only the whole file at the end",
+			pieces.Length, maxPieceBuffer>>20)})
+		if len(whole) == 0 {
+			return nil, nil, fmt.Errorf("%w: its only hashes are pieces of %d bytes, over the %d MiB a piece may take in memory", ErrNoHash, pieces.Length, maxPieceBuffer>>20)
+		}
+		pieces = nil
+	}
 	best := 0
 	for _, h := range whole {
 		best = max(best, metalink.HashStrength(h.Type))
@@ -878,6 +899,8 @@ func (g *getter) openPart(ctx context.Context, root *os.Root, f *metalink.File, 
 	chunk := defaultPieceLength(f.Size)
 	if pieces != nil {
 		chunk = pieces.Length
+	} else {
+		fe.Pieces = nil // none used (hashPolicy): the journal records plain chunks
 	}
 	id, idErr := journalIdentityOf(&fe, chunk)
 	fsys := journalRootFS{root}
@@ -1123,7 +1146,7 @@ func verifyExisting(root *os.Root, name string, f *metalink.File, whole []metali
 		}
 		return best, true, nil
 	}
-	buf := make([]byte, pieces.Length)
+	buf := make([]byte, min(pieces.Length, f.Size))
 	for i := int64(0); i < pieces.Count(f.Size); i++ {
 		off, l, _ := pieces.Piece(f.Size, i)
 		if _, err := fh.ReadAt(buf[:l], off); err != nil {

@@ -163,7 +163,8 @@ func (j *job) run(parent context.Context) error {
 	j.wake = make(chan struct{})
 	j.done = make(chan struct{})
 	j.assigns = map[*assignment]struct{}{}
-	j.slots = j.g.o.Connections
+	// Each request holds a piece in memory: large pieces mean fewer requests at once.
+	j.slots = int(min(int64(j.g.o.Connections), max(2, pieceMemory/max(min(j.plen, j.size), 1))))
 	if j.nhave == j.n {
 		j.finishLocked(nil)
 	}
@@ -197,23 +198,32 @@ loop:
 	return j.err
 }
 
-// spawnLocked hands free connection slots to mirrors in preference order: first to
-// mirrors never used, then to used ones below their per-mirror cap.
+// spawnLocked hands free connection slots to mirrors in preference order: first one
+// to each mirror never used, then one more at a time round the mirrors below their
+// per-mirror cap, so that the budget is spread over as many mirrors as it reaches (8
+// mirrors and 16 connections: 2 each) rather than filling the first ones' caps and
+// leaving the others unused.
 func (j *job) spawnLocked(ctx context.Context) {
 	if j.finished || ctx.Err() != nil {
 		return
 	}
-	for pass := 0; pass < 2 && j.slots > 0; pass++ {
+	for _, m := range j.mirrors {
+		if j.slots == 0 {
+			return
+		}
+		if m.usableLocked() && !m.spawned && m.workers < m.maxConns {
+			j.startWorkerLocked(ctx, m, false)
+		}
+	}
+	for started := true; started && j.slots > 0; {
+		started = false
 		for _, m := range j.mirrors {
 			if j.slots == 0 {
 				return
 			}
-			if !m.usableLocked() || (pass == 0 && m.spawned) {
-				continue
-			}
-			w := min(m.maxConns-m.workers, j.slots)
-			for range max(w, 0) {
+			if m.usableLocked() && m.workers < m.maxConns {
 				j.startWorkerLocked(ctx, m, false)
+				started = true
 			}
 		}
 	}

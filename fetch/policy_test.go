@@ -1,14 +1,17 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,5 +378,120 @@ func TestRateLimits(t *testing.T) {
 		if el := time.Since(start); el < 450*time.Millisecond {
 			t.Errorf("limits %d/%d: done in %v, faster than the limit allows", o.LimitRate, o.MirrorLimitRate, el)
 		}
+	}
+}
+
+// With more mirrors than the connection budget fills at PerMirror each, the budget is
+// spread one connection at a time round the mirrors: every mirror is used, rather than
+// the first ones taking PerMirror each and the rest none.
+func TestConnectionsSpreadOverMirrors(t *testing.T) {
+	data, f := testFile(t, "f.bin", 4<<20, tPlen, 33)
+	var ms []*mirrortest.Mirror
+	var urls []string
+	for range 8 {
+		m := mirrortest.Start(t, data, mirrortest.Throttle(2<<20))
+		ms = append(ms, m)
+		urls = append(urls, m.URL())
+	}
+	dir := t.TempDir()
+	o := fastOpts(dir)
+	o.Connections, o.PerMirror = 8, 4
+	if _, err := runGet(t, f, o, urls...); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	for i, m := range ms {
+		if m.BytesServed() == 0 {
+			t.Errorf("mirror %d of 8 was never used with 8 connections", i+1)
+		}
+	}
+}
+
+// A metalink's piece length does not decide how much memory a download takes: a piece
+// longer than the file takes the file's size, and a piece set over maxPieceBuffer is
+// not used (a warning says so; the whole-file hash still checks the file), or, when
+// it is the only hash, the file is refused with ErrNoHash.
+func TestPieceLengthBoundsMemory(t *testing.T) {
+	t.Run("one piece longer than the file", func(t *testing.T) {
+		data, f := testFile(t, "f.bin", 100<<10, 100<<10, 34)
+		f.Pieces[0].Length = 1 << 62
+		dir := t.TempDir()
+		if _, err := runGet(t, f, fastOpts(dir), mirrortest.Start(t, data).URL()); err != nil {
+			t.Fatal(err)
+		}
+		assertFile(t, dir, "f.bin", data)
+	})
+	old := maxPieceBuffer
+	maxPieceBuffer = 64 << 10
+	t.Cleanup(func() { maxPieceBuffer = old })
+	data, f := testFile(t, "f.bin", 1<<20, 128<<10, 35)
+	t.Run("over the cap, with a whole-file hash", func(t *testing.T) {
+		dir := t.TempDir()
+		o := fastOpts(dir)
+		var mu sync.Mutex
+		var warnings []string
+		o.OnEvent = func(e Event) {
+			if e.Kind == EventWarning {
+				mu.Lock()
+				warnings = append(warnings, e.Message)
+				mu.Unlock()
+			}
+		}
+		rep, err := runGet(t, f, o, mirrortest.Start(t, data).URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertFile(t, dir, "f.bin", data)
+		if len(warnings) != 1 || !strings.Contains(warnings[0], "not checked one by one") {
+			t.Errorf("warnings %q, want one saying the pieces are not checked", warnings)
+		}
+		if rep.Files[0].Hash == "" || !strings.HasPrefix(rep.Files[0].Hash, "sha-256:") {
+			t.Errorf("verified by %q, want the whole-file sha-256", rep.Files[0].Hash)
+		}
+	})
+	t.Run("over the cap, pieces only", func(t *testing.T) {
+		g := f
+		g.Hashes = nil
+		dir := t.TempDir()
+		_, err := runGet(t, g, fastOpts(dir), mirrortest.Start(t, data).URL())
+		if !errors.Is(err, ErrNoHash) || !strings.Contains(err.Error(), "pieces of 131072 bytes") {
+			t.Fatalf("got %v, want ErrNoHash naming the piece length", err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("left behind: %v", entries)
+		}
+	})
+}
+
+// Requests in flight each hold a piece in memory: with large pieces there are fewer of
+// them, so that pieces in flight take at most pieceMemory (and never fewer than 2).
+func TestLargePiecesFewerRequests(t *testing.T) {
+	old := pieceMemory
+	pieceMemory = 4 * (64 << 10)
+	t.Cleanup(func() { pieceMemory = old })
+	data, f := testFile(t, "f.bin", 3<<20, 64<<10, 36)
+	var cur, peak atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := cur.Add(1)
+		defer cur.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(5 * time.Millisecond)
+		http.ServeContent(w, r, "f.bin", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(srv.Close)
+	var urls []string
+	for i := range 4 { // four mirror URLs on one host: PerMirror (4) x 4 would allow 16
+		urls = append(urls, fmt.Sprintf("%s/f.bin?m=%d", srv.URL, i))
+	}
+	dir := t.TempDir()
+	o := fastOpts(dir)
+	o.Connections, o.PerMirror = 16, 16
+	if _, err := runGet(t, f, o, urls...); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	if p := peak.Load(); p > 4 || p < 2 {
+		t.Errorf("%d requests at once, want 2 to 4 (pieceMemory / piece length)", p)
 	}
 }

@@ -306,7 +306,7 @@ func (q *repairReq) readPart(body io.Reader, first, last int64) error {
 		for p := q.runs[x].lo; p < q.runs[x].end; p++ {
 			_, l := r.pieceRange(p)
 			if q.buf == nil {
-				q.buf = make([]byte, r.plen)
+				q.buf = make([]byte, min(r.plen, r.size))
 			}
 			h, _ := digest.Get(r.ptype)
 			err := q.read(body, l, func(b []byte) { h.Write(b) })
@@ -342,7 +342,7 @@ func (q *repairReq) readPart(body io.Reader, first, last int64) error {
 func (q *repairReq) read(body io.Reader, n int64, sink func([]byte)) error {
 	r, m := q.r, q.m
 	if q.buf == nil {
-		q.buf = make([]byte, r.plen)
+		q.buf = make([]byte, min(r.plen, r.size))
 	}
 	chunk := int64(r.g.chunk(m.src))
 	var got int64

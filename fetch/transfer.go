@@ -651,15 +651,18 @@ func (g *getter) backoff(n int, retryAfter time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1) // jitter
 }
 
+// getBuf returns a buffer for one piece (the piece length, or the file size when that
+// is smaller: a metalink may give one piece longer than its file).
 func (j *job) getBuf() []byte {
-	if b, ok := j.g.bufs.Get().(*[]byte); ok && int64(cap(*b)) >= j.plen {
-		return (*b)[:j.plen]
+	n := min(j.plen, j.size)
+	if b, ok := j.g.bufs.Get().(*[]byte); ok && int64(cap(*b)) >= n {
+		return (*b)[:n]
 	}
-	return make([]byte, j.plen)
+	return make([]byte, n)
 }
 
 func (j *job) putBuf(b []byte) {
-	if b != nil && int64(cap(b)) >= j.plen {
+	if b != nil && int64(cap(b)) >= min(j.plen, j.size) {
 		j.g.bufs.Put(&b)
 	}
 }
