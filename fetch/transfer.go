@@ -655,15 +655,24 @@ func (g *getter) backoff(n int, retryAfter time.Duration) time.Duration {
 // is smaller: a metalink may give one piece longer than its file).
 func (j *job) getBuf() []byte {
 	n := min(j.plen, j.size)
-	if b, ok := j.g.bufs.Get().(*[]byte); ok && int64(cap(*b)) >= n {
-		return (*b)[:n]
+	select {
+	case b := <-j.g.bufs:
+		if int64(cap(*b)) >= n {
+			return (*b)[:n]
+		}
+		// too small (another file's pieces): dropped
+	default:
 	}
 	return make([]byte, n)
 }
 
 func (j *job) putBuf(b []byte) {
-	if b != nil && int64(cap(b)) >= min(j.plen, j.size) {
-		j.g.bufs.Put(&b)
+	if b == nil || int64(cap(b)) < min(j.plen, j.size) {
+		return
+	}
+	select {
+	case j.g.bufs <- &b:
+	default: // full: dropped
 	}
 }
 
