@@ -39,7 +39,7 @@ type getter struct {
 	// allocates no new ones and its heap stays near the pieces in flight instead of
 	// twice that (GOGC's headroom over freshly discarded megabyte buffers).
 	bufs chan *[]byte
-	evMu  sync.Mutex
+	evMu sync.Mutex
 
 	// conns holds one token per request in flight, across all files (Connections);
 	// connWait counts workers waiting for one; idle is signalled when one is released.
