@@ -221,6 +221,17 @@ func TestCancelKeepsPart(t *testing.T) {
 	}
 }
 
+// sequentialPasses counts m's requests without a Range: sequential passes.
+func sequentialPasses(m *mirrortest.Mirror) int {
+	n := 0
+	for _, r := range m.Requests() {
+		if r.Range == "" {
+			n++
+		}
+	}
+	return n
+}
+
 // A mirror that answers 200 to Range requests, alone: after the first answers it is
 // marked range-less and serves one sequential pass, never more (case 46, last mirror).
 func TestRangelessLastMirrorSequential(t *testing.T) {
@@ -233,12 +244,7 @@ func TestRangelessLastMirrorSequential(t *testing.T) {
 	}
 	assertFile(t, dir, "f.bin", data)
 	// PerMirror (4) range requests answered 200, then exactly one request without Range.
-	var plain int
-	for _, r := range m.Requests() {
-		if r.Range == "" {
-			plain++
-		}
-	}
+	plain := sequentialPasses(m)
 	if plain != 1 || m.RequestCount() > 4+1 {
 		t.Errorf("%d requests, %d without Range; want at most 4 + 1 sequential pass", m.RequestCount(), plain)
 	}
@@ -252,12 +258,7 @@ func TestRangelessLastMirrorSequential(t *testing.T) {
 	if _, err := runGet(t, f, fastOpts(dir), bad.URL()); !errors.Is(err, ErrNoSource) {
 		t.Fatalf("corrupting range-less mirror: %v, want ErrNoSource", err)
 	}
-	var passes int
-	for _, r := range bad.Requests() {
-		if r.Range == "" {
-			passes++
-		}
-	}
+	passes := sequentialPasses(bad)
 	if passes != 1 {
 		t.Errorf("%d sequential passes, want 1", passes)
 	}
@@ -285,12 +286,7 @@ func TestRangelessMirrorSuppliesPieceOthersSentBad(t *testing.T) {
 			if r := mirrorReport(t, rep, ranged.URL()); r.BadPieces != 1 || r.State == MirrorQuarantined {
 				t.Errorf("ranged mirror: %+v, want one bad piece and no quarantine", r)
 			}
-			var passes int
-			for _, r := range noRange.Requests() {
-				if r.Range == "" {
-					passes++
-				}
-			}
+			passes := sequentialPasses(noRange)
 			if passes != 1 {
 				t.Errorf("%d sequential passes from the range-less mirror, want 1", passes)
 			}

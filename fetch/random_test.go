@@ -22,7 +22,7 @@ import (
 // piece length plen; rng picks its parameters.
 type randomFault struct {
 	name string
-	opts func(rng *rand.Rand, size, plen int64) []mirrortest.Option
+	opt  func(rng *rand.Rand, size, plen int64) mirrortest.Option
 	// can says what the mirror alone can supply.
 	can supply
 }
@@ -36,91 +36,58 @@ const (
 	whole                 // everything, given patience: the trial must succeed
 )
 
+// fixed is a fault whose option does not vary.
+func fixed(o mirrortest.Option) func(*rand.Rand, int64, int64) mirrortest.Option {
+	return func(*rand.Rand, int64, int64) mirrortest.Option { return o }
+}
+
 func randomFaults() []randomFault {
 	at := func(rng *rand.Rand, size int64) int64 { return rng.Int64N(max(size, 1)) + 1 }
 	return []randomFault{
-		{"corrupt-pieces", func(rng *rand.Rand, size, plen int64) []mirrortest.Option {
+		{"corrupt-pieces", func(rng *rand.Rand, size, plen int64) mirrortest.Option {
 			n := (size + plen - 1) / plen
 			var ps []int64
 			for range 1 + rng.IntN(3) {
 				ps = append(ps, rng.Int64N(max(n, 1)))
 			}
-			return []mirrortest.Option{mirrortest.CorruptPieces(plen, ps...)}
+			return mirrortest.CorruptPieces(plen, ps...)
 		}, part},
-		{"corrupt-all", func(rng *rand.Rand, size, plen int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.CorruptFraction(plen, 1, rng.Uint64())}
+		{"corrupt-all", func(rng *rand.Rand, size, plen int64) mirrortest.Option {
+			return mirrortest.CorruptFraction(plen, 1, rng.Uint64())
 		}, nothing},
-		{"corrupt-half", func(rng *rand.Rand, size, plen int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.CorruptFraction(plen, 0.5, rng.Uint64())}
+		{"corrupt-half", func(rng *rand.Rand, size, plen int64) mirrortest.Option {
+			return mirrortest.CorruptFraction(plen, 0.5, rng.Uint64())
 		}, part},
-		{"ignore-range", func(*rand.Rand, int64, int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.IgnoreRange()}
+		{"ignore-range", fixed(mirrortest.IgnoreRange()), whole},
+		{"drop-after", func(rng *rand.Rand, size, _ int64) mirrortest.Option { return mirrortest.DropAfter(at(rng, size/3)) }, part},
+		{"reset-after", func(rng *rand.Rand, size, _ int64) mirrortest.Option { return mirrortest.ResetAfter(at(rng, size/3)) }, part},
+		{"die-after", func(rng *rand.Rand, size, _ int64) mirrortest.Option { return mirrortest.DieAfter(at(rng, size)) }, part},
+		{"stall", fixed(mirrortest.Stall()), nothing},
+		{"stall-after", func(rng *rand.Rand, size, _ int64) mirrortest.Option { return mirrortest.StallAfter(at(rng, size/2)) }, part},
+		{"wrong-total", func(rng *rand.Rand, size, _ int64) mirrortest.Option {
+			return mirrortest.WrongTotal(size + 1 + rng.Int64N(1000))
+		}, nothing},
+		{"shift-content-range", func(rng *rand.Rand, _, _ int64) mirrortest.Option {
+			return mirrortest.ShiftContentRange(1 + rng.Int64N(100))
+		}, nothing},
+		{"gzip", fixed(mirrortest.Gzip()), nothing},
+		{"long-body", func(rng *rand.Rand, _, _ int64) mirrortest.Option { return mirrortest.LongBody(1 + rng.Int64N(4096)) }, whole}, // the asked bytes are right; what follows is ignored (case 52)
+		{"503-retry-after", func(rng *rand.Rand, _, _ int64) mirrortest.Option { return mirrortest.Fail(503, 1+rng.IntN(2), "0") }, whole},
+		{"404", fixed(mirrortest.Fail(404, 1<<30, "")), nothing},
+		{"429-then-fine", fixed(mirrortest.Fail(429, 1, "1")), whole},
+		{"latency", func(rng *rand.Rand, _, _ int64) mirrortest.Option {
+			return mirrortest.Latency(time.Duration(1+rng.IntN(40)) * time.Millisecond)
 		}, whole},
-		{"drop-after", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.DropAfter(at(rng, size/3))}
-		}, part},
-		{"reset-after", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.ResetAfter(at(rng, size/3))}
-		}, part},
-		{"die-after", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.DieAfter(at(rng, size))}
-		}, part},
-		{"stall", func(*rand.Rand, int64, int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.Stall()}
-		}, nothing},
-		{"stall-after", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.StallAfter(at(rng, size/2))}
-		}, part},
-		{"wrong-total", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.WrongTotal(size + 1 + rng.Int64N(1000))}
-		}, nothing},
-		{"shift-content-range", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.ShiftContentRange(1 + rng.Int64N(100))}
-		}, nothing},
-		{"gzip", func(*rand.Rand, int64, int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.Gzip()}
-		}, nothing},
-		{"long-body", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.LongBody(1 + rng.Int64N(4096))}
-		}, whole}, // the asked bytes are right; what follows is ignored (case 52)
-		{"503-retry-after", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.Fail(503, 1+rng.IntN(2), "0")}
-		}, whole},
-		{"404", func(*rand.Rand, int64, int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.Fail(404, 1<<30, "")}
-		}, nothing},
-		{"429-then-fine", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.Fail(429, 1, "1")}
-		}, whole},
-		{"latency", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.Latency(time.Duration(1+rng.IntN(40)) * time.Millisecond)}
-		}, whole},
-		{"reset-mid-run", func(rng *rand.Rand, size, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.DropAfterTotal(at(rng, size))}
-		}, part},
-		{"trickle", func(*rand.Rand, int64, int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.Trickle(64)}
-		}, part},
-		{"no-content-range", func(*rand.Rand, int64, int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.NoContentRange()}
-		}, nothing},
-		{"multipart-single", func(*rand.Rand, int64, int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.MultipartSingle()}
-		}, nothing},
-		{"two-content-lengths", func(*rand.Rand, int64, int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.BadFraming(mirrortest.TwoContentLengths)}
-		}, nothing},
-		{"redirect-loop", func(*rand.Rand, int64, int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.RedirectLoop()}
-		}, nothing},
-		{"early-hints", func(*rand.Rand, int64, int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.EarlyHints()}
-		}, whole},
-		{"untrusted-tls", func(*rand.Rand, int64, int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.TLS()}
-		}, nothing},
-		{"throttled", func(rng *rand.Rand, _, _ int64) []mirrortest.Option {
-			return []mirrortest.Option{mirrortest.Throttle(float64(256<<10 + rng.IntN(2<<20)))}
+		{"reset-mid-run", func(rng *rand.Rand, size, _ int64) mirrortest.Option { return mirrortest.DropAfterTotal(at(rng, size)) }, part},
+		{"trickle", fixed(mirrortest.Trickle(64)), part},
+		{"no-content-range", fixed(mirrortest.NoContentRange()), nothing},
+		{"multipart-single", fixed(mirrortest.MultipartSingle()), nothing},
+		{"two-content-lengths", fixed(mirrortest.BadFraming(mirrortest.TwoContentLengths)), nothing},
+		{"redirect-loop", fixed(mirrortest.RedirectLoop()), nothing},
+		{"early-hints", fixed(mirrortest.EarlyHints()), whole},
+		{"untrusted-tls", fixed(mirrortest.TLS()), nothing},
+		{"throttled", func(rng *rand.Rand, _, _ int64) mirrortest.Option {
+			return mirrortest.Throttle(float64(256<<10 + rng.IntN(2<<20)))
 		}, whole},
 	}
 }
@@ -168,14 +135,7 @@ func TestRandomFaultMixes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			data, f := testFile(t, "r.bin", size, plen, seed+uint64(trial))
-			var urls []string
-			for _, fl := range picked {
-				urls = append(urls, mirrortest.Start(t, data, fl.opts(rng, size, plen)...).URL())
-			}
-			if withGood {
-				urls = append(urls, mirrortest.Start(t, data).URL())
-			}
-			rng.Shuffle(len(urls), func(i, j int) { urls[i], urls[j] = urls[j], urls[i] })
+			urls := startFaulty(t, rng, data, plen, picked, withGood)
 			dir := t.TempDir()
 			o := fastOpts(dir)
 			o.MaxRetries = 3
@@ -267,14 +227,7 @@ func TestRandomRepairMixes(t *testing.T) {
 				lo, hi := p*plen, min(size, (p+1)*plen)
 				wasGood[p] = hi <= int64(len(damaged)) && bytes.Equal(damaged[lo:hi], data[lo:hi])
 			}
-			var urls []string
-			for _, fl := range picked {
-				urls = append(urls, mirrortest.Start(t, data, fl.opts(rng, size, plen)...).URL())
-			}
-			if withGood {
-				urls = append(urls, mirrortest.Start(t, data).URL())
-			}
-			rng.Shuffle(len(urls), func(i, j int) { urls[i], urls[j] = urls[j], urls[i] })
+			urls := startFaulty(t, rng, data, plen, picked, withGood)
 			o := fastOpts(dir)
 			o.MaxRetries = 3
 			for _, u := range urls {
@@ -308,6 +261,21 @@ func TestRandomRepairMixes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startFaulty starts one mirror of data per fault (and a good one with withGood) and
+// returns their URLs in random order.
+func startFaulty(t *testing.T, rng *rand.Rand, data []byte, plen int64, faults []randomFault, withGood bool) []string {
+	size := int64(len(data))
+	var urls []string
+	for _, fl := range faults {
+		urls = append(urls, mirrortest.Start(t, data, fl.opt(rng, size, plen)).URL())
+	}
+	if withGood {
+		urls = append(urls, mirrortest.Start(t, data).URL())
+	}
+	rng.Shuffle(len(urls), func(i, j int) { urls[i], urls[j] = urls[j], urls[i] })
+	return urls
 }
 
 // randomSeed is the seed of a randomized test: MLINK_RANDOM_SEED, else the clock;
@@ -372,7 +340,7 @@ func TestRandomInterruptedMultiFile(t *testing.T) {
 				var urls []string
 				for range rng.IntN(3) {
 					fl := usable[rng.IntN(len(usable))]
-					urls = append(urls, mirrortest.Start(t, data, fl.opts(rng, size, plen)...).URL())
+					urls = append(urls, mirrortest.Start(t, data, fl.opt(rng, size, plen)).URL())
 					t.Logf("file %d (%d bytes, pieces of %d): %s", k, size, plen, fl.name)
 				}
 				urls = append(urls, mirrortest.Start(t, data, mirrortest.Throttle(float64(4<<20+rng.IntN(16<<20)))).URL())

@@ -447,15 +447,7 @@ func (r *repairer) dispatchLocked(ctx context.Context) time.Time {
 			if m.state != MirrorActive {
 				m.state = MirrorActive
 			}
-			for _, rg := range ranges {
-				for p := rg.lo; p < rg.end; p++ {
-					r.busy[p] = true
-				}
-			}
-			m.active++
-			r.active++
-			r.hostActive[m.src.host]++
-			m.requests++
+			r.beginLocked(m, ranges)
 			if len(ranges) > 1 {
 				m.multipart++
 			}
@@ -464,6 +456,20 @@ func (r *repairer) dispatchLocked(ctx context.Context) time.Time {
 		}
 	}
 	return next
+}
+
+// beginLocked records a request of m for runs: its pieces are busy, and it counts
+// against the connection budgets.
+func (r *repairer) beginLocked(m *rmirror, runs []pieceRun) {
+	for _, rg := range runs {
+		for p := rg.lo; p < rg.end; p++ {
+			r.busy[p] = true
+		}
+	}
+	m.active++
+	r.active++
+	r.hostActive[m.src.host]++
+	m.requests++
 }
 
 // pieceRun is the pieces [lo, end) asked as one byte range.

@@ -37,15 +37,7 @@ func (r *repairer) sequentialLocked(ctx context.Context) bool {
 			continue
 		}
 		m.seqUsed = true
-		for _, rg := range runs {
-			for p := rg.lo; p < rg.end; p++ {
-				r.busy[p] = true
-			}
-		}
-		m.active++
-		r.active++
-		r.hostActive[m.src.host]++
-		m.requests++
+		r.beginLocked(m, runs)
 		r.g.o.Logger.Info("repair: no ranged mirror left for the bad pieces: reading them from a mirror that ignores Range, from the start",
 			"file", r.name, "mirror", m.src.name)
 		r.wg.Add(1)

@@ -51,6 +51,15 @@ func damage(t *testing.T, path string, data []byte, plen int64) (bad []int, badR
 	return bad, 4, badBytes
 }
 
+// int64s converts piece indexes for mirrortest.CorruptPieces.
+func int64s(ps []int) []int64 {
+	out := make([]int64, len(ps))
+	for i, p := range ps {
+		out[i] = int64(p)
+	}
+	return out
+}
+
 func fileSHA(t *testing.T, path string) [32]byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -169,11 +178,7 @@ func TestRepairCorruptingMirrorQuarantined(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "r.bin")
 	bad, _, badBytes := damage(t, path, data, repairTestPlen)
-	var bad64 []int64
-	for _, p := range bad {
-		bad64 = append(bad64, int64(p))
-	}
-	evil := mirrortest.Start(t, data, mirrortest.CorruptPieces(repairTestPlen, bad64...))
+	evil := mirrortest.Start(t, data, mirrortest.CorruptPieces(repairTestPlen, int64s(bad)...))
 	noRange := mirrortest.Start(t, data, mirrortest.IgnoreRange())
 	good := mirrortest.Start(t, data)
 	// The corrupting and the range-less mirrors come first.
@@ -585,12 +590,7 @@ func TestRepairFromRangelessMirror(t *testing.T) {
 		if rep.Repaired != 2 {
 			t.Errorf("repaired %d pieces, want 2", rep.Repaired)
 		}
-		var passes int
-		for _, r := range noRange.Requests() {
-			if r.Range == "" {
-				passes++
-			}
-		}
+		passes := sequentialPasses(noRange)
 		if passes != 1 {
 			t.Errorf("%d sequential passes, want 1", passes)
 		}
@@ -603,11 +603,7 @@ func TestRepairFromRangelessMirror(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "r.bin")
 		bad, _, _ := damage(t, path, data, repairTestPlen)
-		var bad64 []int64
-		for _, p := range bad {
-			bad64 = append(bad64, int64(p))
-		}
-		evil := mirrortest.Start(t, data, mirrortest.CorruptPieces(repairTestPlen, bad64...))
+		evil := mirrortest.Start(t, data, mirrortest.CorruptPieces(repairTestPlen, int64s(bad)...))
 		noRange := mirrortest.Start(t, data, mirrortest.IgnoreRange())
 		rep, err := Repair(context.Background(), oneFile(f, evil.URL(), noRange.URL()), Options{Dir: dir})
 		if err != nil {
