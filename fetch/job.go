@@ -121,6 +121,7 @@ type job struct {
 	done      chan struct{}
 	badPieces int
 	seqActive bool
+	lastBench time.Time // the last time a slow mirror gave a connection up (benchLocked)
 	wg        sync.WaitGroup
 }
 
@@ -310,7 +311,7 @@ func (j *job) nextLocked(ctx context.Context, m *mirror, seq bool) (a *assignmen
 		j.seqActive = true
 		return j.newAssignLocked(ctx, m, 0, j.n, false, true), nil, nil, false
 	}
-	if !m.usableLocked() {
+	if !m.usableLocked() || j.benchLocked(m) {
 		return nil, nil, nil, true
 	}
 	if d := time.Until(m.backoffUntil); d > 0 {
@@ -366,6 +367,34 @@ func (j *job) nextLocked(ctx context.Context, m *mirror, seq bool) (a *assignmen
 		return nil, nil, nil, true
 	}
 	return nil, j.wake, nil, false
+}
+
+// benchLocked reports whether a worker of m should give its connection up to a mirror
+// never tried yet, which happens when there are more mirrors than connections: at most
+// once a second, the slowest measured mirror in use gives one connection up, and
+// spawnLocked hands the slot to the next untried mirror. The connections so move, one
+// at a time, from the slowest mirrors to ones not yet measured until every mirror has
+// been tried, so that a fast mirror further down the list is found. m stays usable:
+// it gets slots again once no untried mirror is left.
+func (j *job) benchLocked(m *mirror) bool {
+	if m.connSpeed <= 0 || time.Since(j.lastBench) < time.Second {
+		return false
+	}
+	untried := false
+	for _, o := range j.mirrors {
+		if !o.spawned && o.usableLocked() {
+			untried = true
+		}
+		if o != m && o.workers > 0 && o.connSpeed > 0 && o.connSpeed < m.connSpeed {
+			return false // another mirror in use is slower
+		}
+	}
+	if !untried {
+		return false
+	}
+	j.lastBench = time.Now()
+	j.g.o.Logger.Debug("slowest mirror gives a connection to an untried one", "file", j.name, "mirror", m.name, "speed", m.connSpeed)
+	return true
 }
 
 func (j *job) newAssignLocked(ctx context.Context, m *mirror, lo, end int, race, seq bool) *assignment {

@@ -491,3 +491,34 @@ func TestLargePiecesFewerRequests(t *testing.T) {
 		t.Errorf("%d requests at once, want 2 to 4 (pieceMemory / piece length)", p)
 	}
 }
+
+// With more mirrors than connections, the first ones by preference get the connections;
+// those measured far slower than the best give theirs up, one at a time, to mirrors
+// not tried yet, so fast mirrors further down the list are found.
+func TestSlowMirrorsRotatedOutForUntried(t *testing.T) {
+	data, f := testFile(t, "f.bin", 6<<20, tPlen, 37)
+	var urls []string
+	for range 6 {
+		urls = append(urls, mirrortest.Start(t, data, mirrortest.Throttle(128<<10)).URL())
+	}
+	var fast []*mirrortest.Mirror
+	for range 2 {
+		m := mirrortest.Start(t, data)
+		fast = append(fast, m)
+		urls = append(urls, m.URL())
+	}
+	dir := t.TempDir()
+	o := fastOpts(dir)
+	o.Connections, o.PerMirror = 6, 4
+	if _, err := runGet(t, f, o, urls...); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	var got int64
+	for _, m := range fast {
+		got += m.BytesServed()
+	}
+	if got < int64(len(data))/2 {
+		t.Errorf("the two fast mirrors, after six slow ones in the list, served %d of %d bytes", got, len(data))
+	}
+}
