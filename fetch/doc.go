@@ -65,9 +65,11 @@
 // a losing request land on it. What a failed response (short, reset, stalled) or a
 // piece that failed its hash had streamed is overwritten with zeros (SECURITY.md rules
 // 2 and 8); an interruption keeps it. A bad piece is never asked again from the same
-// mirror; the mirror is quarantined after MaxBadPieces (its other requests finish the
-// piece each is receiving, verified like any other, and read nothing after it). When some missing piece has no
-// mirror left that may serve it, the file fails with ErrNoSource (exit 3 in the CLI).
+// mirror; the mirror is quarantined after MaxBadPieces (if it has also sent good
+// pieces, its other requests finish the piece each is receiving, verified like any
+// other, and read nothing after it; if not, they are cut at once). When some missing
+// piece has no mirror left that may serve it, the file fails with ErrNoSource (exit 3
+// in the CLI).
 // Every supported whole-file hash is computed incrementally in piece order while
 // pieces complete (pieces that arrive early wait in memory, up to 4 MiB, else are
 // read back from the part file), so an in-order download is never read twice; the
@@ -204,8 +206,9 @@
 // used, and from then on asked for one range per request. A 200 to a Range request
 // makes the mirror range-less and its body is not read; only when no other mirror can
 // supply the pieces still in need does it make one sequential pass from offset 0,
-// which keeps those pieces (each verified) and ends after the last of them. A piece failing its hash is asked from another mirror (MaxBadPieces quarantine
-// a mirror), and a piece no mirror can supply ends the repair with ErrNoSource once
+// which keeps those pieces (each verified) and ends after the last of them. A piece
+// failing its hash is asked from another mirror (MaxBadPieces quarantine a mirror),
+// and a piece no mirror can supply ends the repair with ErrNoSource once
 // the other pieces are done. At the end the file is fsynced and verified again in
 // full (ErrVerify if a whole-file hash still fails). The caller's goroutine dispatches
 // (and emits EventProgress); each request in flight has a goroutine of its own (at most

@@ -791,16 +791,19 @@ func (j *job) mirrorFailLocked(m *mirror, err error, state MirrorState, retryAft
 	m.state = state
 	j.g.o.Logger.Info("mirror state", "file", j.name, "mirror", m.name, "state", state, "err", err)
 	j.g.emit(Event{Kind: EventMirrorState, File: j.name, Mirror: m.name, State: state, Err: err, Piece: -1})
-	// Its other requests are pointless now, except that a quarantined mirror's
-	// requests finish the piece they are receiving: it is verified like any other
-	// (kept only if its hash matches), and cutting it would throw its bytes away
-	// (bench/peers.sh corrupt: waste 1.028-1.035 before, with up to PerMirror
-	// partial pieces lost at the quarantine). Nothing after that piece is read.
+	// Its other requests are pointless now, except that a quarantined mirror that has
+	// also sent good pieces finishes the piece each request is receiving: it is
+	// verified like any other (kept only if its hash matches), and cutting it would
+	// throw its bytes away (bench/peers.sh corrupt: waste 1.028-1.035 before, with up
+	// to PerMirror partial pieces lost at the quarantine). Nothing after that piece is
+	// read. A mirror that has sent nothing good is cut at once: its pieces in flight
+	// are most likely bad too (every piece corrupt: waste 1.039 when they finished).
+	finish := state == MirrorQuarantined && m.good > 0
 	for b := range j.assigns {
 		if b.m != m || (b.seq && state == MirrorNoRange) {
 			continue
 		}
-		if state == MirrorQuarantined && b.streaming && !b.seq && !b.race {
+		if finish && b.streaming && !b.seq && !b.race {
 			for i := b.lo + 1; i < b.end; i++ {
 				j.releaseLocked(i)
 			}

@@ -26,31 +26,37 @@ func (f *flipFirst) Write(p []byte) (int, error) {
 	return f.ResponseWriter.Write(p)
 }
 
-// TestQuarantineFinishesPiecesInFlight: when a mirror is quarantined, its other
-// connections finish the piece each is receiving (verified like any other, and used
-// when good) instead of throwing the received part away; nothing after that piece is
-// read. The bad mirror corrupts the first range it serves, at once, and answers every
-// later one 100 ms late, so that the first fails (quarantine at the first bad piece)
-// while the mirror's other connections are in the middle of good pieces.
+// TestQuarantineFinishesPiecesInFlight: when a mirror that has also sent good pieces
+// is quarantined, its other connections finish the piece each is receiving (verified
+// like any other, and used when good) instead of throwing the received part away;
+// nothing after that piece is read. The mirror serves its first range at once and
+// right, its second 350 ms late and corrupt (quarantine at that first bad piece), and
+// every later one 450 ms late and right, so that those are in the middle of good
+// pieces at the quarantine. A mirror that has sent nothing good is cut at once (the
+// second case: every range corrupt).
 func TestQuarantineFinishesPiecesInFlight(t *testing.T) {
 	const plen = 64 << 10
 	data, f := testFile(t, "f.bin", 48*plen, plen, 21)
 	var served atomic.Int32
-	firstBad := func(h http.Handler) http.Handler {
+	secondBad := func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodGet || r.Header.Get("Range") == "" {
 				h.ServeHTTP(w, r)
 				return
 			}
-			if served.Add(1) == 1 {
+			switch served.Add(1) {
+			case 1:
+				h.ServeHTTP(w, r)
+			case 2:
+				time.Sleep(350 * time.Millisecond)
 				h.ServeHTTP(&flipFirst{ResponseWriter: w}, r)
-				return
+			default:
+				time.Sleep(450 * time.Millisecond)
+				h.ServeHTTP(w, r)
 			}
-			time.Sleep(100 * time.Millisecond)
-			h.ServeHTTP(w, r)
 		})
 	}
-	bad := mirrortest.Start(t, data, mirrortest.Throttle(200<<10), mirrortest.Wrap(firstBad))
+	bad := mirrortest.Start(t, data, mirrortest.Throttle(200<<10), mirrortest.Wrap(secondBad))
 	good := mirrortest.Start(t, data, mirrortest.Throttle(1<<20))
 	o := fastOpts(t.TempDir())
 	o.MaxBadPieces = 1
@@ -64,11 +70,24 @@ func TestQuarantineFinishesPiecesInFlight(t *testing.T) {
 	if r.State != MirrorQuarantined || r.BadPieces != 1 {
 		t.Fatalf("bad mirror: state %s, %d bad pieces; want quarantined after 1 (report %+v)", r.State, r.BadPieces, r)
 	}
-	if r.Good < plen {
-		t.Errorf("the quarantined mirror's pieces in flight were thrown away (good bytes %d; report %+v)", r.Good, r)
+	if r.Good < 2*plen {
+		t.Errorf("the quarantined mirror's pieces in flight were thrown away (good bytes %d, its first piece is %d; report %+v)", r.Good, plen, r)
 	}
-	if r.Good > 3*plen {
-		t.Errorf("the quarantined mirror delivered %d good bytes, more than the 3 pieces it was receiving", r.Good)
+	if r.Good > 5*plen {
+		t.Errorf("the quarantined mirror delivered %d good bytes, more than its first piece and the 3 it was receiving", r.Good)
+	}
+
+	// Every range corrupt: nothing good from it, so nothing in flight is finished.
+	all := mirrortest.Start(t, data, mirrortest.Throttle(200<<10), mirrortest.CorruptFraction(plen, 1, 3))
+	o = fastOpts(t.TempDir())
+	o.MaxBadPieces = 1
+	rep, err = runGet(t, f, o, all.URL(), good.URL())
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	assertFile(t, o.Dir, "f.bin", data)
+	if r := mirrorReport(t, rep, all.URL()); r.State != MirrorQuarantined || r.BadPieces != 1 {
+		t.Errorf("corrupting mirror: %+v; want quarantined at its first bad piece, its other pieces cut", r)
 	}
 }
 
