@@ -77,7 +77,8 @@ type assignment struct {
 	from      int64 // bytes of piece first already on disk (partial resume); the request starts after them
 	streaming bool  // piece lo is being received
 	loStart   time.Time
-	pos       int64 // bytes of piece lo received so far (for ETAs)
+	pos       int64     // bytes of piece lo received so far (for ETAs)
+	made      time.Time // when the request was made
 }
 
 // job downloads one file: the scheduler state shared by the workers of its mirrors.
@@ -398,7 +399,7 @@ func (j *job) benchLocked(m *mirror) bool {
 }
 
 func (j *job) newAssignLocked(ctx context.Context, m *mirror, lo, end int, race, seq bool) *assignment {
-	a := &assignment{m: m, lo: lo, end: end, first: lo, race: race, seq: seq}
+	a := &assignment{m: m, lo: lo, end: end, first: lo, race: race, seq: seq, made: time.Now()}
 	a.ctx, a.cancel = context.WithCancelCause(ctx)
 	if !seq {
 		for i := lo; i < end; i++ {
@@ -540,10 +541,17 @@ func (j *job) raceCandidateLocked(m *mirror) int {
 			if j.have[p] || j.claimed[p] || j.holders[p] >= 2 || j.badFrom[p]&bit != 0 || j.heldByLocked(m, p) {
 				continue
 			}
+			if b.m.connSpeed <= 0 && !b.streaming && time.Since(b.made).Seconds() < 2*j.minGain() {
+				continue // the owner is new and its answer not yet due: too early to judge it
+			}
 			eta := j.etaLocked(b, p)
 			_, l := j.pieceRange(p)
-			if own := j.ownTimeLocked(m, l); own >= 0 && (own*1.25 >= eta || own+j.minGain() >= eta) {
+			own := j.ownTimeLocked(m, l)
+			if own >= 0 && (own*1.25 >= eta || own+j.minGain() >= eta) {
 				continue
+			}
+			if own < 0 && eta < 4*j.minGain() {
+				continue // an unmeasured racer only races an owner expected to need a while
 			}
 			if best < 0 || eta > bestETA {
 				best, bestETA = p, eta

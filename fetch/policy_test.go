@@ -522,3 +522,29 @@ func TestSlowMirrorsRotatedOutForUntried(t *testing.T) {
 		t.Errorf("the two fast mirrors, after six slow ones in the list, served %d of %d bytes", got, len(data))
 	}
 }
+
+// A small file has fewer pieces than connections: the idle connections must not race
+// pieces whose owners have only just asked for them (end-game is for owners that turn
+// out slow), or every piece is fetched twice.
+func TestSmallFileNoEarlyRaces(t *testing.T) {
+	data, f := testFile(t, "f.bin", 4*tPlen, tPlen, 38)
+	var ms []*mirrortest.Mirror
+	var urls []string
+	for range 4 {
+		m := mirrortest.Start(t, data, mirrortest.Latency(50*time.Millisecond))
+		ms = append(ms, m)
+		urls = append(urls, m.URL())
+	}
+	dir := t.TempDir()
+	if _, err := runGet(t, f, fastOpts(dir), urls...); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dir, "f.bin", data)
+	var served int64
+	for _, m := range ms {
+		served += m.BytesServed()
+	}
+	if served > int64(len(data))+tPlen {
+		t.Errorf("mirrors served %d bytes for a %d-byte file: pieces raced before their owners could answer", served, len(data))
+	}
+}
