@@ -221,6 +221,30 @@ func TestCancelKeepsPart(t *testing.T) {
 	}
 }
 
+// startMirrors starts n mirrors of data with opts and returns them and their URLs.
+func startMirrors(t *testing.T, n int, data []byte, opts ...mirrortest.Option) ([]*mirrortest.Mirror, []string) {
+	var ms []*mirrortest.Mirror
+	var urls []string
+	for range n {
+		m := mirrortest.Start(t, data, opts...)
+		ms = append(ms, m)
+		urls = append(urls, m.URL())
+	}
+	return ms, urls
+}
+
+// mustGet downloads f (data) from urls with o, fails the test on an error or a wrong
+// file, and returns the report.
+func mustGet(t *testing.T, f metalink.File, data []byte, o Options, urls ...string) *Report {
+	t.Helper()
+	rep, err := runGet(t, f, o, urls...)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	assertFile(t, o.Dir, f.Name, data)
+	return rep
+}
+
 // sequentialPasses counts m's requests without a Range: sequential passes.
 func sequentialPasses(m *mirrortest.Mirror) int {
 	n := 0
@@ -382,20 +406,10 @@ func TestRateLimits(t *testing.T) {
 // the first ones taking PerMirror each and the rest none.
 func TestConnectionsSpreadOverMirrors(t *testing.T) {
 	data, f := testFile(t, "f.bin", 4<<20, tPlen, 33)
-	var ms []*mirrortest.Mirror
-	var urls []string
-	for range 8 {
-		m := mirrortest.Start(t, data, mirrortest.Throttle(2<<20))
-		ms = append(ms, m)
-		urls = append(urls, m.URL())
-	}
-	dir := t.TempDir()
-	o := fastOpts(dir)
+	ms, urls := startMirrors(t, 8, data, mirrortest.Throttle(2<<20))
+	o := fastOpts(t.TempDir())
 	o.Connections, o.PerMirror = 8, 4
-	if _, err := runGet(t, f, o, urls...); err != nil {
-		t.Fatal(err)
-	}
-	assertFile(t, dir, "f.bin", data)
+	mustGet(t, f, data, o, urls...)
 	for i, m := range ms {
 		if m.BytesServed() == 0 {
 			t.Errorf("mirror %d of 8 was never used with 8 connections", i+1)
@@ -497,23 +511,11 @@ func TestLargePiecesFewerRequests(t *testing.T) {
 // not tried yet, so fast mirrors further down the list are found.
 func TestSlowMirrorsRotatedOutForUntried(t *testing.T) {
 	data, f := testFile(t, "f.bin", 6<<20, tPlen, 37)
-	var urls []string
-	for range 6 {
-		urls = append(urls, mirrortest.Start(t, data, mirrortest.Throttle(128<<10)).URL())
-	}
-	var fast []*mirrortest.Mirror
-	for range 2 {
-		m := mirrortest.Start(t, data)
-		fast = append(fast, m)
-		urls = append(urls, m.URL())
-	}
-	dir := t.TempDir()
-	o := fastOpts(dir)
+	_, urls := startMirrors(t, 6, data, mirrortest.Throttle(128<<10))
+	fast, fastURLs := startMirrors(t, 2, data)
+	o := fastOpts(t.TempDir())
 	o.Connections, o.PerMirror = 6, 4
-	if _, err := runGet(t, f, o, urls...); err != nil {
-		t.Fatal(err)
-	}
-	assertFile(t, dir, "f.bin", data)
+	mustGet(t, f, data, o, append(urls, fastURLs...)...)
 	var got int64
 	for _, m := range fast {
 		got += m.BytesServed()
@@ -528,18 +530,8 @@ func TestSlowMirrorsRotatedOutForUntried(t *testing.T) {
 // out slow), or every piece is fetched twice.
 func TestSmallFileNoEarlyRaces(t *testing.T) {
 	data, f := testFile(t, "f.bin", 4*tPlen, tPlen, 38)
-	var ms []*mirrortest.Mirror
-	var urls []string
-	for range 4 {
-		m := mirrortest.Start(t, data, mirrortest.Latency(50*time.Millisecond))
-		ms = append(ms, m)
-		urls = append(urls, m.URL())
-	}
-	dir := t.TempDir()
-	if _, err := runGet(t, f, fastOpts(dir), urls...); err != nil {
-		t.Fatal(err)
-	}
-	assertFile(t, dir, "f.bin", data)
+	ms, urls := startMirrors(t, 4, data, mirrortest.Latency(50*time.Millisecond))
+	mustGet(t, f, data, fastOpts(t.TempDir()), urls...)
 	var served int64
 	for _, m := range ms {
 		served += m.BytesServed()
