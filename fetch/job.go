@@ -210,7 +210,7 @@ func (j *job) spawnLocked(ctx context.Context) {
 		return
 	}
 	for _, m := range j.mirrors {
-		if j.slots == 0 {
+		if j.slots <= 0 {
 			return
 		}
 		if m.usableLocked() && !m.spawned && m.workers < m.maxConns {
@@ -220,7 +220,7 @@ func (j *job) spawnLocked(ctx context.Context) {
 	for started := true; started && j.slots > 0; {
 		started = false
 		for _, m := range j.mirrors {
-			if j.slots == 0 {
+			if j.slots <= 0 {
 				return
 			}
 			if m.usableLocked() && m.workers < m.maxConns {
@@ -375,23 +375,27 @@ func (j *job) nextLocked(ctx context.Context, m *mirror, seq bool) (a *assignmen
 // once a second, the slowest measured mirror in use gives one connection up, and
 // spawnLocked hands the slot to the next untried mirror. The connections so move, one
 // at a time, from the slowest mirrors to ones not yet measured until every mirror has
-// been tried, so that a fast mirror further down the list is found. m stays usable:
-// it gets slots again once no untried mirror is left.
+// been tried, so that a fast mirror further down the list is found. A mirror that is
+// the only one measured in use keeps its connections. m stays usable: it gets slots
+// again once no untried mirror is left.
 func (j *job) benchLocked(m *mirror) bool {
 	if m.connSpeed <= 0 || time.Since(j.lastBench) < time.Second {
 		return false
 	}
-	untried := false
+	untried, others := false, false
 	for _, o := range j.mirrors {
 		if !o.spawned && o.usableLocked() {
 			untried = true
 		}
-		if o != m && o.workers > 0 && o.connSpeed > 0 && o.connSpeed < m.connSpeed {
-			return false // another mirror in use is slower
+		if o != m && o.workers > 0 && o.connSpeed > 0 {
+			if o.connSpeed < m.connSpeed {
+				return false // another mirror in use is slower
+			}
+			others = true
 		}
 	}
-	if !untried {
-		return false
+	if !untried || !others {
+		return false // (the only mirror in use, e.g. with one connection, keeps it)
 	}
 	j.lastBench = time.Now()
 	j.g.o.Logger.Debug("slowest mirror gives a connection to an untried one", "file", j.name, "mirror", m.name, "speed", m.connSpeed)

@@ -540,3 +540,20 @@ func TestSmallFileNoEarlyRaces(t *testing.T) {
 		t.Errorf("mirrors served %d bytes for a %d-byte file: pieces raced before their owners could answer", served, len(data))
 	}
 }
+
+// With a single connection there is no slower mirror to rotate out: the mirror in use
+// keeps it, however many mirrors wait untried (a fast first mirror is not swapped for
+// a slow one).
+func TestSingleConnectionKeepsItsMirror(t *testing.T) {
+	data, f := testFile(t, "f.bin", 2<<20, tPlen, 39)
+	fast, fastURLs := startMirrors(t, 1, data)
+	slow, slowURLs := startMirrors(t, 2, data, mirrortest.Throttle(256<<10))
+	o := fastOpts(t.TempDir())
+	o.Connections = 1
+	mustGet(t, f, data, o, append(fastURLs, slowURLs...)...)
+	for _, m := range slow {
+		if n := m.BytesServed(); n > 0 {
+			t.Errorf("a slow mirror served %d bytes; the fast one (%d bytes) should have kept the only connection", n, fast[0].BytesServed())
+		}
+	}
+}
