@@ -262,11 +262,7 @@ func TestRangelessLastMirrorSequential(t *testing.T) {
 	data, f := testFile(t, "f.bin", 256<<10, tPlen, 28)
 	m := mirrortest.Start(t, data, mirrortest.IgnoreRange())
 	dir := t.TempDir()
-	rep, err := runGet(t, f, fastOpts(dir), m.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertFile(t, dir, "f.bin", data)
+	rep := mustGet(t, f, data, fastOpts(dir), m.URL())
 	// PerMirror (4) range requests answered 200, then exactly one request without Range.
 	plain := sequentialPasses(m)
 	if plain != 1 || m.RequestCount() > 4+1 {
@@ -338,11 +334,7 @@ func TestUnknownSize(t *testing.T) {
 	bad := mirrortest.Start(t, data, mirrortest.CorruptRange(5000, 10))
 	good := mirrortest.Start(t, data)
 	dir := t.TempDir()
-	rep, err := runGet(t, f, fastOpts(dir), bad.URL(), good.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertFile(t, dir, "f.bin", data)
+	rep := mustGet(t, f, data, fastOpts(dir), bad.URL(), good.URL())
 	if r := mirrorReport(t, rep, bad.URL()); r.State != MirrorDropped || r.Good != 0 {
 		t.Errorf("corrupting mirror: %+v", r)
 	}
@@ -368,11 +360,7 @@ func TestUnknownSizeEncodedBody(t *testing.T) {
 	bad := mirrortest.Start(t, data, mirrortest.Gzip())
 	good := mirrortest.Start(t, data)
 	dir := t.TempDir()
-	rep, err := runGet(t, f, fastOpts(dir), bad.URL(), good.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertFile(t, dir, "f.bin", data)
+	rep := mustGet(t, f, data, fastOpts(dir), bad.URL(), good.URL())
 	r := mirrorReport(t, rep, bad.URL())
 	if r.Good != 0 || !strings.Contains(r.LastError, "Content-Encoding") {
 		t.Errorf("gzip mirror: %+v, want refused for its Content-Encoding", r)

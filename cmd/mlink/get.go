@@ -52,7 +52,11 @@ Work follows each mirror's measured throughput; the last pieces are raced on idl
 fast mirrors. Every piece is hashed as it arrives and the whole file is hashed before
 it gets its name: a bad piece is fetched again from another mirror, a mirror sending
 bad data is quarantined after --max-bad-pieces, a mirror answering 200 to a Range
-request is only used as a last-resort sequential source. Data is written to NAME.part
+request is only used as a last-resort sequential source. Connections (-x) are dealt
+one at a time round the mirrors; with more mirrors than connections, the slowest in
+use gives one up to an untried mirror at most once a second. Pieces over 64 MiB are
+not checked one by one (a warning; the whole-file hash still is), and a file whose
+only hashes are such pieces is refused. Data is written to NAME.part
 in the target directory and renamed (without replacing anything) after verification.
 An existing file that verifies is left alone with no network request; an existing
 different file is never replaced without --overwrite. An interrupted download (Ctrl-C,
